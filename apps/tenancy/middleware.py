@@ -1,0 +1,78 @@
+"""Activate the tenant named by the request's host for the rest of the request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponseBase
+
+from apps.tenancy.context import tenant_context
+from apps.tenancy.hosts import slug_from_host
+from apps.tenancy.models import Tenant
+from apps.tenancy.selectors import tenant_get
+
+
+class TenantMiddleware:
+    """Host -> slug -> tenant, active while the view runs; apex -> public site.
+
+    Subclasses override the hooks: ``slug_from_request``, ``tenant_from_slug``,
+    ``tenant_not_found`` and ``prepare_public``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        slug = self.slug_from_request(request)
+        if slug is None:
+            self.prepare_public(request)
+            return self.get_response(request)
+        tenant = self.servable(request, slug, self.tenant_from_slug(slug))
+        with tenant_context(tenant):
+            return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        slug = self.slug_from_request(request)
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+        if slug is None:
+            self.prepare_public(request)
+            return await get_response(request)
+        found = await sync_to_async(self.tenant_from_slug)(slug)
+        tenant = self.servable(request, slug, found)
+        with tenant_context(tenant):
+            return await get_response(request)
+
+    def servable(self, request: HttpRequest, slug: str, tenant: Tenant | None) -> Tenant:
+        """Return the tenant if requests may reach it; otherwise call tenant_not_found."""
+        if tenant is None or not tenant.is_servable:
+            self.tenant_not_found(request, slug)
+        request.tenant = tenant  # type: ignore[attr-defined]
+        return tenant
+
+    def slug_from_request(self, request: HttpRequest) -> str | None:
+        """Return the tenant slug of the request's host, or None for the public site."""
+        return slug_from_host(request.get_host(), settings.QUIRE_BASE_DOMAIN)
+
+    def tenant_from_slug(self, slug: str) -> Tenant | None:
+        """Return the catalog's tenant for this slug, or None."""
+        return tenant_get(slug=slug)
+
+    def tenant_not_found(self, request: HttpRequest, slug: str) -> NoReturn:
+        """Answer a host that names no servable tenant: 404, and nothing created."""
+        raise Http404(f"No workspace at '{slug}'.")
+
+    def prepare_public(self, request: HttpRequest) -> None:
+        """Serve the apex with the public URLconf and no tenant."""
+        request.tenant = None  # type: ignore[attr-defined]
+        request.urlconf = settings.TENANCY_PUBLIC_URLCONF  # type: ignore[attr-defined]

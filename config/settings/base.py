@@ -1,0 +1,151 @@
+"""Settings shared by every environment. Only config/ reads the environment."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+
+def project_path(value: str) -> Path:
+    """Return a path from the environment, relative paths taken from the project root."""
+    path = Path(value)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-only")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Tenancy ---------------------------------------------------------------------------
+QUIRE_BASE_DOMAIN = env("QUIRE_BASE_DOMAIN", default="localhost").lower().rstrip(".")
+# How workspace links are written when no request tells (commands, e-mails).
+QUIRE_URL_SCHEME = env("QUIRE_URL_SCHEME", default="https")
+QUIRE_URL_PORT = env("QUIRE_URL_PORT", default="")
+TENANTS_DATA_DIR = project_path(env("TENANTS_DATA_DIR", default="tenants_data/"))
+TENANT_DB_TIMEOUT = env.float("TENANT_DB_TIMEOUT", default=5.0)
+TENANCY_PUBLIC_URLCONF = "config.urls_public"
+TENANT_RESERVED_SLUGS = frozenset(
+    {
+        "www", "api", "admin", "app", "apps", "static", "media", "mail", "smtp", "imap",
+        "help", "support", "status", "docs", "blog", "catalog", "public", "assets",
+        "cdn", "auth", "login", "signup", "dashboard", "billing", "root", "system",
+        "test", "dev", "staging", "ftp", "ns1", "ns2", "localhost",
+    }
+)
+
+# Apps whose tables live in each tenant's file, and apps whose tables live in the catalog.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.admin",
+    "apps.accounts",
+    "apps.posts",
+]
+SHARED_APPS = [
+    "apps.tenancy",
+    "apps.onboarding",
+]
+
+ALLOWED_HOSTS = ["." + QUIRE_BASE_DOMAIN]  # the apex and every subdomain
+
+INSTALLED_APPS = [
+    "whitenoise.runserver_nostatic",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    *TENANT_APPS,
+    *SHARED_APPS,
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.tenancy.middleware.TenantMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"  # workspaces; the apex uses TENANCY_PUBLIC_URLCONF
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# The catalog. Relative SQLite paths are taken from the project root.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="sqlite:///tenants_data/catalog.sqlite3"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["NAME"] = str(project_path(DATABASES["default"]["NAME"]))
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": TENANT_DB_TIMEOUT,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
+DATABASE_ROUTERS = ["apps.tenancy.router.TenantRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "posts:list"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Sessions live in each tenant's database; cookies stay on the host that set them.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+# The apex has no session store, so flash messages travel in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+# Sign-up hands the new admin over to the workspace with a token valid this long.
+QUIRE_HANDOFF_MAX_AGE = env.int("QUIRE_HANDOFF_MAX_AGE", default=60)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+}

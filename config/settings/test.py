@@ -1,0 +1,19 @@
+"""Settings for the test suite (pytest --ds=config.settings.test)."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import DATABASES
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"  # noqa: S105
+QUIRE_BASE_DOMAIN = "quire.test"
+ALLOWED_HOSTS = [".quire.test"]
+QUIRE_URL_SCHEME = "http"
+QUIRE_URL_PORT = ""
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A file-backed catalog, so that tests with threads share one real database.
+DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / "quire-test-catalog.sqlite3")}
+# A fixture in tests/conftest.py points TENANTS_DATA_DIR at a fresh folder per test.

@@ -1,0 +1,10 @@
+"""URLs of a workspace (a tenant's subdomain)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.posts.urls")),
+    path("", include("apps.accounts.urls")),
+    path("admin/", admin.site.urls),
+]
