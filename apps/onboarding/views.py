@@ -25,7 +25,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             tenant, token = workspace_signup(
-                name=data["name"], slug=data["subdomain"], email=data["email"],
+                name=data["name"],
+                slug=data["subdomain"],
+                email=data["email"],
                 password=data["password"],
             )
         except (SlugTaken, InvalidSlug) as exc:

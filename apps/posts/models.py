@@ -7,7 +7,9 @@ class Post(models.Model):
 
     title = models.CharField(max_length=200)
     body = models.TextField()
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="posts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,13 +1,15 @@
 """Tenant database files and the connections Django opens on them.
 
-A tenant's connection alias is registered on first use, at run time: nothing per
-tenant is written in settings.
+Nothing per tenant is written in settings. A tenant's connection object is created in
+the thread that first needs it and lives only there (Django keeps connections per
+thread), so ``connections.settings`` never grows with the number of tenants.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +17,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import TenantDatabaseExists, TenantDatabaseMissing
@@ -22,6 +25,8 @@ from apps.tenancy.exceptions import TenantDatabaseExists, TenantDatabaseMissing
 ALIAS_PREFIX = "tenant:"
 COMPANION_SUFFIXES = ("-wal", "-shm")
 PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
+
+_thread = threading.local()
 
 
 def data_dir() -> Path:
@@ -80,11 +85,20 @@ def is_tenant_alias(alias: str | None) -> bool:
 
 
 def tenant_alias(slug: str) -> str:
-    """Return the connection alias of this tenant, registering it on first use."""
+    """Return the alias of this tenant's connection, creating it in this thread if needed."""
     alias = ALIAS_PREFIX + slug
-    if alias not in connections.settings:
-        connections.settings[alias] = connection_settings(database_path(slug))
+    opened = _opened_aliases()
+    if alias not in opened:
+        connections[alias] = DatabaseWrapper(connection_settings(database_path(slug)), alias)
+        opened.add(alias)
     return alias
+
+
+def _opened_aliases() -> set[str]:
+    """Return the tenant aliases that have a connection object in this thread."""
+    if not hasattr(_thread, "aliases"):
+        _thread.aliases = set()
+    return _thread.aliases
 
 
 def connection_settings(path: Path) -> dict[str, Any]:
@@ -120,19 +134,20 @@ def tenant_connection() -> BaseDatabaseWrapper:
 
 
 def release(slug: str) -> None:
-    """Close this thread's connection to a tenant and forget its alias."""
+    """Close this thread's connection to a tenant, if it has one."""
     release_alias(ALIAS_PREFIX + slug)
 
 
 def release_all() -> None:
-    """Close this thread's tenant connections and forget every tenant alias."""
-    for alias in [a for a in connections.settings if is_tenant_alias(a)]:
+    """Close every tenant connection of this thread (at the end of a request or job)."""
+    for alias in list(_opened_aliases()):
         release_alias(alias)
 
 
 def release_alias(alias: str) -> None:
-    """Close this thread's connection on an alias and forget the alias."""
-    if hasattr(connections._connections, alias):
+    """Close this thread's connection on a tenant alias and forget it."""
+    opened = _opened_aliases()
+    if alias in opened:
+        opened.discard(alias)
         connections[alias].close()
         del connections[alias]
-    connections.settings.pop(alias, None)

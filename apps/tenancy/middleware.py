@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseBase
 
 from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import release_all
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_get
@@ -39,8 +40,11 @@ class TenantMiddleware:
             self.prepare_public(request)
             return self.get_response(request)
         tenant = self.servable(request, slug, self.tenant_from_slug(slug))
-        with tenant_context(tenant):
-            return self.get_response(request)
+        try:
+            with tenant_context(tenant):
+                return self.get_response(request)
+        finally:
+            release_all()
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         slug = self.slug_from_request(request)
@@ -50,8 +54,12 @@ class TenantMiddleware:
             return await get_response(request)
         found = await sync_to_async(self.tenant_from_slug)(slug)
         tenant = self.servable(request, slug, found)
-        with tenant_context(tenant):
-            return await get_response(request)
+        try:
+            with tenant_context(tenant):
+                return await get_response(request)
+        finally:
+            # Sync views ran in asgiref's sync thread: close the connections there.
+            await sync_to_async(release_all)()
 
     def servable(self, request: HttpRequest, slug: str, tenant: Tenant | None) -> Tenant:
         """Return the tenant if requests may reach it; otherwise call tenant_not_found."""

@@ -11,9 +11,7 @@ class Tenant(models.Model):
 
     slug = models.CharField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PROVISIONING
-    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROVISIONING)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -17,9 +17,7 @@ from apps.tenancy.exceptions import CrossTenantRelation, NoActiveTenant
 
 @lru_cache(maxsize=8)
 def _labels(app_names: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(
-        config.label for config in apps.get_app_configs() if config.name in app_names
-    )
+    return frozenset(config.label for config in apps.get_app_configs() if config.name in app_names)
 
 
 def tenant_app_labels() -> frozenset[str]:

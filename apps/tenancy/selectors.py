@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import QuerySet
@@ -15,7 +17,7 @@ def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
 
 
-def tenant_list(*, statuses: list[str] | None = None) -> QuerySet[Tenant]:
+def tenant_list(*, statuses: Sequence[str] | None = None) -> QuerySet[Tenant]:
     """Return tenants ordered by slug, optionally only those with these statuses."""
     tenants = Tenant.objects.order_by("slug")
     if statuses is not None:

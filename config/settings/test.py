@@ -15,5 +15,10 @@ QUIRE_URL_PORT = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # A file-backed catalog, so that tests with threads share one real database.
-DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / "quire-test-catalog.sqlite3")}
+DATABASES["default"]["TEST"] = {
+    "NAME": str(Path(tempfile.gettempdir()) / "quire-test-catalog.sqlite3")
+}
 # A fixture in tests/conftest.py points TENANTS_DATA_DIR at a fresh folder per test.
+# Serve static files from static/ without collectstatic.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

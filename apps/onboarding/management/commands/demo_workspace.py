@@ -21,7 +21,9 @@ WELCOME_POSTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo workspace 'demo' with a few posts, unless it exists; print how to sign in."
+    help = (
+        "Create the demo workspace 'demo' with a few posts, unless it exists; print how to sign in."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if tenant_get(slug=SLUG) is None:

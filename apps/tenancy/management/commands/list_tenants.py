@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"slug": t.slug, "status": t.status, "size_bytes": tenant_database_size(tenant=t)}
             for t in tenant_list()
         ]

@@ -18,7 +18,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--tenant", action="append", dest="slugs", metavar="SLUG",
+            "--tenant",
+            action="append",
+            dest="slugs",
+            metavar="SLUG",
             help="Migrate only this tenant (repeatable).",
         )
 
