@@ -13,10 +13,17 @@ from apps.tenancy.models import Tenant
 PASSWORD = "correct-horse-battery-9"
 
 
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of template databases for the whole run: each is built once."""
+    return tmp_path_factory.mktemp("templates")
+
+
 @pytest.fixture(autouse=True)
-def tenants_data_dir(settings, tmp_path: Path) -> Path:
+def tenants_data_dir(settings, tmp_path: Path, template_dir: Path) -> Path:
     """Point TENANTS_DATA_DIR at an empty folder of this test's own."""
     settings.TENANTS_DATA_DIR = tmp_path / "tenants"
+    settings.TENANT_TEMPLATE_DIR = template_dir
     return settings.TENANTS_DATA_DIR
 
 

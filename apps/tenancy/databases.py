@@ -3,6 +3,10 @@
 Nothing per tenant is written in settings. A tenant's connection object is created in
 the thread that first needs it and lives only there (Django keeps connections per
 thread), so ``connections.settings`` never grows with the number of tenants.
+
+Open connections are kept for reuse, least recently used first out, under a cap for the
+whole process (``TENANT_MAX_OPEN_CONNECTIONS``): one worker can serve thousands of
+tenants with bounded memory and file descriptors.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +32,31 @@ COMPANION_SUFFIXES = ("-wal", "-shm")
 PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
 
 _thread = threading.local()
+_open_count = 0
+_open_count_lock = threading.Lock()
+
+
+class TenantDatabaseWrapper(DatabaseWrapper):
+    """Django's SQLite wrapper that remembers which file (inode) it opened."""
+
+    tenant_path: Path
+    opened_inode: int | None = None
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        self.opened_inode = os.stat(self.tenant_path).st_ino
+        return connection
+
+
+class _ThreadAliases(OrderedDict[str, None]):
+    """One thread's tenant aliases, least recently used first.
+
+    When the thread ends, its connection objects go with it; the process count
+    follows here.
+    """
+
+    def __del__(self) -> None:
+        _count(-len(self))
 
 
 def data_dir() -> Path:
@@ -39,29 +69,29 @@ def database_path(slug: str) -> Path:
     return data_dir() / f"{slug}.sqlite3"
 
 
+def companions(path: Path) -> list[Path]:
+    """Return a database file's WAL and shared-memory companions."""
+    return [path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES]
+
+
 def database_files(slug: str) -> list[Path]:
-    """Return the database file and its WAL and shared-memory companions."""
+    """Return the tenant's database file followed by its companions."""
     path = database_path(slug)
-    return [path] + [path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES]
+    return [path, *companions(path)]
 
 
-def create_database_file(slug: str) -> Path:
-    """Create an empty tenant database in WAL mode; refuse to reuse an existing file."""
-    path = database_path(slug)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640))
-    except FileExistsError:
-        raise TenantDatabaseExists(
-            f"A database file for '{slug}' already exists at {path}; "
-            "move it away or restore it before creating this tenant."
-        ) from None
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-    finally:
-        connection.close()
-    return path
+def sqlite_uri(path: Path, mode: str = "rw") -> str:
+    """Return a SQLite URI that opens this file without ever creating it."""
+    return f"file:{quote(str(path))}?mode={mode}"
+
+
+def connect(path: Path, mode: str = "rw") -> sqlite3.Connection:
+    """Open a plain sqlite3 connection on an existing file (for engine work, not the ORM)."""
+    connection = sqlite3.connect(
+        sqlite_uri(path, mode), uri=True, timeout=settings.TENANT_DB_TIMEOUT, isolation_level=None
+    )
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
 
 
 def require_database_file(slug: str) -> Path:
@@ -72,11 +102,105 @@ def require_database_file(slug: str) -> Path:
     return path
 
 
+def create_database_file(slug: str) -> Path:
+    """Create an empty tenant database in WAL mode; refuse to reuse an existing file."""
+    path = database_path(slug)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640))
+    except FileExistsError:
+        raise _exists(slug, path) from None
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+    return path
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy a live database into a new file, consistently, and move it into place.
+
+    The SQLite backup API takes a consistent snapshot even while the source takes
+    writes. The copy is written to a temporary file in the target's folder and then
+    linked into place, so a reader never sees a half-copied file and an existing
+    target is never overwritten.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = scratch_path(target)
+    try:
+        snapshot(source, temporary)
+        place(temporary, target)
+    finally:
+        for path in (temporary, *companions(temporary)):
+            path.unlink(missing_ok=True)
+
+
+def scratch_path(target: Path) -> Path:
+    """Return a temporary name beside a target, unique to this process and thread."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def place(ready: Path, target: Path) -> None:
+    """Move a complete database file to its final name, never overwriting one."""
+    try:
+        os.link(ready, target)
+    except FileExistsError:
+        raise TenantDatabaseExists(f"{target} already exists; it was left untouched.") from None
+    ready.unlink()
+
+
+def snapshot(source: Path, destination: Path, source_mode: str = "rw") -> None:
+    """Write a consistent copy of a database to a new file, in WAL mode, synced to disk."""
+    reader = connect(source, source_mode)
+    writer = sqlite3.connect(destination)
+    try:
+        reader.backup(writer)
+        writer.execute("PRAGMA journal_mode=WAL")
+    finally:
+        writer.close()
+        reader.close()
+    with open(destination, "rb") as written:
+        os.fsync(written.fileno())
+
+
+def checkpoint(path: Path) -> None:
+    """Fold the WAL into the database file, so that the file alone is complete."""
+    connection = connect(path)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+
+
+def integrity_errors(path: Path) -> list[str]:
+    """Return what ``PRAGMA integrity_check`` reports as wrong with a file (empty if fine)."""
+    try:
+        connection = connect(path)
+        try:
+            rows = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
+
+
 def delete_database_files(slug: str) -> None:
     """Delete the tenant's database file and its companions, if present."""
     release(slug)
     for path in database_files(slug):
         path.unlink(missing_ok=True)
+
+
+def _exists(slug: str, path: Path) -> TenantDatabaseExists:
+    return TenantDatabaseExists(
+        f"A database file for '{slug}' already exists at {path}; "
+        "move it away or restore it before creating this tenant."
+    )
+
+
+# Connections ------------------------------------------------------------------------
 
 
 def is_tenant_alias(alias: str | None) -> bool:
@@ -86,19 +210,22 @@ def is_tenant_alias(alias: str | None) -> bool:
 
 def tenant_alias(slug: str) -> str:
     """Return the alias of this tenant's connection, creating it in this thread if needed."""
-    alias = ALIAS_PREFIX + slug
+    return open_alias(ALIAS_PREFIX + slug, database_path(slug))
+
+
+def open_alias(alias: str, path: Path) -> str:
+    """Create (or reuse) this thread's connection object for a tenant alias."""
     opened = _opened_aliases()
-    if alias not in opened:
-        connections[alias] = DatabaseWrapper(connection_settings(database_path(slug)), alias)
-        opened.add(alias)
+    if alias in opened:
+        opened.move_to_end(alias)
+        return alias
+    _make_room(opened)
+    wrapper = TenantDatabaseWrapper(connection_settings(path), alias)
+    wrapper.tenant_path = path
+    connections[alias] = wrapper
+    opened[alias] = None
+    _count(+1)
     return alias
-
-
-def _opened_aliases() -> set[str]:
-    """Return the tenant aliases that have a connection object in this thread."""
-    if not hasattr(_thread, "aliases"):
-        _thread.aliases = set()
-    return _thread.aliases
 
 
 def connection_settings(path: Path) -> dict[str, Any]:
@@ -109,10 +236,10 @@ def connection_settings(path: Path) -> dict[str, Any]:
     """
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": f"file:{quote(str(path))}?mode=rw",
+        "NAME": sqlite_uri(path),
         "ATOMIC_REQUESTS": False,
         "AUTOCOMMIT": True,
-        "CONN_MAX_AGE": 0,
+        "CONN_MAX_AGE": None,
         "CONN_HEALTH_CHECKS": False,
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
@@ -133,13 +260,18 @@ def tenant_connection() -> BaseDatabaseWrapper:
     return connections[tenant_alias(require_current_tenant().slug)]
 
 
+def open_connection_count() -> int:
+    """Return how many tenant connection objects this process holds, all threads together."""
+    return _open_count
+
+
 def release(slug: str) -> None:
     """Close this thread's connection to a tenant, if it has one."""
     release_alias(ALIAS_PREFIX + slug)
 
 
 def release_all() -> None:
-    """Close every tenant connection of this thread (at the end of a request or job)."""
+    """Close every tenant connection of this thread."""
     for alias in list(_opened_aliases()):
         release_alias(alias)
 
@@ -148,6 +280,57 @@ def release_alias(alias: str) -> None:
     """Close this thread's connection on a tenant alias and forget it."""
     opened = _opened_aliases()
     if alias in opened:
-        opened.discard(alias)
+        del opened[alias]
+        _count(-1)
         connections[alias].close()
         del connections[alias]
+
+
+def refresh(slug: str) -> None:
+    """Drop this thread's connection to a tenant if its file was replaced or moved.
+
+    Restores, renames and deletions swap files under running workers; a connection
+    kept open on the old file would otherwise read and write the wrong one.
+    """
+    alias = ALIAS_PREFIX + slug
+    if alias not in _opened_aliases():
+        return
+    wrapper = connections[alias]
+    if wrapper.connection is None:
+        return
+    try:
+        current: int | None = os.stat(database_path(slug)).st_ino
+    except FileNotFoundError:
+        current = None
+    if current != getattr(wrapper, "opened_inode", None):
+        release_alias(alias)
+
+
+def finish_request(slug: str) -> None:
+    """Keep the tenant's connection for the next request unless it is unusable."""
+    alias = ALIAS_PREFIX + slug
+    if alias in _opened_aliases():
+        connections[alias].close_if_unusable_or_obsolete()
+
+
+def _opened_aliases() -> _ThreadAliases:
+    """Return this thread's tenant aliases, least recently used first."""
+    if not hasattr(_thread, "aliases"):
+        _thread.aliases = _ThreadAliases()
+    return _thread.aliases
+
+
+def _make_room(opened: _ThreadAliases) -> None:
+    """Close this thread's least recently used connections while the process is at its cap.
+
+    Only a thread may close its own connections, so a thread that has none left may
+    open one beyond the cap: the process holds at most cap + threads - 1.
+    """
+    while opened and _open_count >= settings.TENANT_MAX_OPEN_CONNECTIONS:
+        release_alias(next(iter(opened)))
+
+
+def _count(delta: int) -> None:
+    global _open_count
+    with _open_count_lock:
+        _open_count += delta

@@ -33,5 +33,13 @@ class TenantDatabaseMissing(ApplicationError):
     """The catalog lists a tenant whose database file is not on disk."""
 
 
+class InvalidTenantState(ApplicationError):
+    """The tenant's status does not allow this operation."""
+
+
+class RestoreRefused(ApplicationError):
+    """A file offered for restore is damaged, foreign, or newer than the code."""
+
+
 class MigrationFailed(ApplicationError):
     """Applying migrations to a tenant database failed."""

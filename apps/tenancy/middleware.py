@@ -7,10 +7,11 @@ from typing import Any, NoReturn
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
 
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import release_all
+from apps.tenancy.databases import finish_request, refresh
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_get
@@ -20,7 +21,7 @@ class TenantMiddleware:
     """Host -> slug -> tenant, active while the view runs; apex -> public site.
 
     Subclasses override the hooks: ``slug_from_request``, ``tenant_from_slug``,
-    ``tenant_not_found`` and ``prepare_public``.
+    ``tenant_not_found``, ``tenant_suspended`` and ``prepare_public``.
     """
 
     sync_capable = True
@@ -39,12 +40,15 @@ class TenantMiddleware:
         if slug is None:
             self.prepare_public(request)
             return self.get_response(request)
-        tenant = self.servable(request, slug, self.tenant_from_slug(slug))
+        tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
+        if isinstance(tenant, HttpResponse):
+            return tenant
+        refresh(tenant.slug)
         try:
             with tenant_context(tenant):
                 return self.get_response(request)
         finally:
-            release_all()
+            finish_request(tenant.slug)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         slug = self.slug_from_request(request)
@@ -53,16 +57,23 @@ class TenantMiddleware:
             self.prepare_public(request)
             return await get_response(request)
         found = await sync_to_async(self.tenant_from_slug)(slug)
-        tenant = self.servable(request, slug, found)
+        tenant = self.resolve(request, slug, found)
+        if isinstance(tenant, HttpResponse):
+            return tenant
+        # Sync views run in asgiref's sync thread: that is where the connections live.
+        await sync_to_async(refresh)(tenant.slug)
         try:
             with tenant_context(tenant):
                 return await get_response(request)
         finally:
-            # Sync views ran in asgiref's sync thread: close the connections there.
-            await sync_to_async(release_all)()
+            await sync_to_async(finish_request)(tenant.slug)
 
-    def servable(self, request: HttpRequest, slug: str, tenant: Tenant | None) -> Tenant:
-        """Return the tenant if requests may reach it; otherwise call tenant_not_found."""
+    def resolve(
+        self, request: HttpRequest, slug: str, tenant: Tenant | None
+    ) -> Tenant | HttpResponse:
+        """Return the tenant to serve, or the answer for one requests may not reach."""
+        if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
+            return self.tenant_suspended(request, tenant)
         if tenant is None or not tenant.is_servable:
             self.tenant_not_found(request, slug)
         request.tenant = tenant  # type: ignore[attr-defined]
@@ -79,6 +90,11 @@ class TenantMiddleware:
     def tenant_not_found(self, request: HttpRequest, slug: str) -> NoReturn:
         """Answer a host that names no servable tenant: 404, and nothing created."""
         raise Http404(f"No workspace at '{slug}'.")
+
+    def tenant_suspended(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
+        """Answer a suspended tenant: 403 with the "suspended" page; no data is read."""
+        context = {"tenant_name": tenant.name}
+        return render(request, "tenancy/suspended.html", context, status=403)
 
     def prepare_public(self, request: HttpRequest) -> None:
         """Serve the apex with the public URLconf and no tenant."""

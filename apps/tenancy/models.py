@@ -8,18 +8,25 @@ class Tenant(models.Model):
         PROVISIONING = "provisioning", "Provisioning"
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+        DELETED = "deleted", "Deleted (in the trash)"
 
     slug = models.CharField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROVISIONING)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["slug"]
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def has_database(self) -> bool:
+        """Return True when the tenant's database file is expected in the tenants folder."""
+        return self.status in (self.Status.ACTIVE, self.Status.SUSPENDED)
 
     @property
     def is_servable(self) -> bool:

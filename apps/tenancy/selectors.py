@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import QuerySet
 
+from apps.tenancy import schema
 from apps.tenancy.databases import database_files, require_database_file, tenant_alias
 from apps.tenancy.models import Tenant
 
@@ -35,9 +37,21 @@ def tenant_database_size(*, tenant: Tenant) -> int:
     return sum(path.stat().st_size for path in database_files(tenant.slug) if path.exists())
 
 
+def tenant_pending_count(*, tenant: Tenant) -> int:
+    """Return how many migrations the tenant's database lacks (one ledger query)."""
+    return len(schema.pending_nodes(require_database_file(tenant.slug)))
+
+
 def tenant_pending_migrations(*, tenant: Tenant) -> list[str]:
-    """Return the migrations not yet applied to the tenant's database."""
-    require_database_file(tenant.slug)
+    """Return the migrations not yet applied to the tenant's database, in plan order."""
+    if not tenant_pending_count(tenant=tenant):
+        return []
     executor = MigrationExecutor(connections[tenant_alias(tenant.slug)])
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def tenant_last_activity(*, tenant: Tenant) -> datetime | None:
+    """Return when the tenant's database (or its WAL) was last written."""
+    times = [path.stat().st_mtime for path in database_files(tenant.slug) if path.exists()]
+    return datetime.fromtimestamp(max(times), tz=UTC) if times else None

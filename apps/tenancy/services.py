@@ -1,66 +1,101 @@
-"""Create and migrate tenants."""
+"""Create, migrate, copy and retire tenants."""
 
 from __future__ import annotations
 
-from io import StringIO
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.utils import timezone
 
+from apps.tenancy import schema, trash
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import create_database_file, delete_database_files, tenant_alias
-from apps.tenancy.exceptions import MigrationFailed, SlugTaken
+from apps.tenancy.databases import (
+    companions,
+    connect,
+    copy_database,
+    data_dir,
+    database_files,
+    database_path,
+    delete_database_files,
+    integrity_errors,
+    place,
+    release,
+    require_database_file,
+    scratch_path,
+    snapshot,
+    tenant_alias,
+)
+from apps.tenancy.dump import iter_dump
+from apps.tenancy.exceptions import (
+    InvalidTenantState,
+    MigrationFailed,
+    RestoreRefused,
+    SlugTaken,
+    TenantDatabaseExists,
+)
+from apps.tenancy.migrator import migrate_database, migrate_file
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_pending_migrations
 from apps.tenancy.slugs import validate_slug
+from apps.tenancy.template import template_path
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+Status = Tenant.Status
+
+
+# Creating ---------------------------------------------------------------------------
 
 
 def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str) -> Tenant:
-    """Create an active tenant with a migrated database and an admin user.
+    """Create an active tenant from the template database, with its admin user.
 
     All or nothing: if any step fails, the catalog row and the database file are
     removed and the slug can be claimed again.
     """
     validate_slug(slug)
+
+    def seed() -> None:
+        _admin_create(email=admin_email, password=admin_password)
+
+    return _provision(slug=slug, name=name, source=template_path(), seed=seed)
+
+
+def tenant_clone(*, source: Tenant, slug: str, name: str) -> Tenant:
+    """Create a tenant from a consistent copy of another, taken while it serves writes."""
+    _require_database(source, "cloned")
+    validate_slug(slug)
+    return _provision(slug=slug, name=name, source=require_database_file(source.slug))
+
+
+def _provision(
+    *, slug: str, name: str, source: Path, seed: Callable[[], None] | None = None
+) -> Tenant:
+    """Claim a slug, copy a database into place, seed it and activate the tenant."""
     tenant = _tenant_claim(slug=slug, name=name)
-    file_created = False
+    placed = False
     try:
-        create_database_file(slug)
-        file_created = True
+        copy_database(source, database_path(slug))
+        placed = True
         tenant_migrate(tenant=tenant)
-        with tenant_context(tenant):
-            _admin_create(email=admin_email, password=admin_password)
-        _status_set(tenant=tenant, status=Tenant.Status.ACTIVE)
+        if seed is not None:
+            with tenant_context(tenant):
+                seed()
+        _status_set(tenant=tenant, status=Status.ACTIVE)
     except BaseException:
-        _tenant_discard(tenant=tenant, delete_files=file_created)
+        _tenant_discard(tenant=tenant, delete_files=placed)
         raise
     return tenant
-
-
-def tenant_migrate(*, tenant: Tenant) -> list[str]:
-    """Apply the tenant's pending migrations; return the names of those applied."""
-    pending = tenant_pending_migrations(tenant=tenant)
-    if not pending:
-        return []
-    try:
-        with tenant_context(tenant):
-            call_command(
-                "migrate",
-                database=tenant_alias(tenant.slug),
-                interactive=False,
-                verbosity=0,
-                stdout=StringIO(),
-            )
-    except Exception as exc:
-        raise MigrationFailed(f"Migrating '{tenant.slug}' failed: {exc}") from exc
-    return pending
 
 
 def _tenant_claim(*, slug: str, name: str) -> Tenant:
     try:
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            return Tenant.objects.create(slug=slug, name=name, status=Tenant.Status.PROVISIONING)
+            return Tenant.objects.create(slug=slug, name=name, status=Status.PROVISIONING)
     except IntegrityError:
         raise SlugTaken(f"The subdomain '{slug}' is already taken.") from None
 
@@ -71,12 +106,216 @@ def _admin_create(*, email: str, password: str) -> None:
     user_model._default_manager.create_superuser(**fields, password=password)
 
 
-def _status_set(*, tenant: Tenant, status: str) -> None:
-    tenant.status = status
-    tenant.save(update_fields=["status", "updated_at"])
-
-
 def _tenant_discard(*, tenant: Tenant, delete_files: bool) -> None:
     if delete_files:
         delete_database_files(tenant.slug)
     Tenant.objects.filter(pk=tenant.pk).delete()
+
+
+# Migrating --------------------------------------------------------------------------
+
+
+def tenant_migrate(*, tenant: Tenant) -> list[str]:
+    """Apply the tenant's pending migrations, all or none; return those applied."""
+    path = require_database_file(tenant.slug)
+    try:
+        if not schema.pending_nodes(path):
+            return []
+        with tenant_context(tenant):
+            return migrate_database(tenant_alias(tenant.slug))
+    except Exception as exc:  # whatever broke, the tenant is as before: say what it was
+        raise MigrationFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+# Status -----------------------------------------------------------------------------
+
+
+def tenant_suspend(*, tenant: Tenant) -> None:
+    """Stop serving the tenant; its data is kept as it is."""
+    if tenant.status != Status.ACTIVE:
+        raise InvalidTenantState(f"'{tenant.slug}' is {tenant.status}; only active ones suspend.")
+    _status_set(tenant=tenant, status=Status.SUSPENDED)
+
+
+def tenant_resume(*, tenant: Tenant) -> None:
+    """Serve a suspended tenant again."""
+    if tenant.status != Status.SUSPENDED:
+        raise InvalidTenantState(f"'{tenant.slug}' is {tenant.status}, not suspended.")
+    _status_set(tenant=tenant, status=Status.ACTIVE)
+
+
+def _status_set(*, tenant: Tenant, status: str) -> None:
+    tenant.status = status
+    tenant.save(update_fields=["status", "deleted_at", "updated_at"])
+
+
+def _require_database(tenant: Tenant, action: str) -> None:
+    if not tenant.has_database:
+        raise InvalidTenantState(f"'{tenant.slug}' is {tenant.status} and cannot be {action}.")
+
+
+# Deleting ---------------------------------------------------------------------------
+
+
+def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
+    """Delete a tenant: to the trash (returned) by default, or for good with ``hard``.
+
+    A soft-deleted tenant keeps its slug until ``tenant_purge`` runs after the
+    retention period (``TENANT_TRASH_RETENTION_DAYS``).
+    """
+    _require_database(tenant, "deleted")
+    tenant.deleted_at = timezone.now()
+    _status_set(tenant=tenant, status=Status.DELETED)  # stop serving before files move
+    if hard:
+        delete_database_files(tenant.slug)
+        tenant.delete()
+        return None
+    return trash.move_to_trash(tenant.slug, "deleted", tenant.deleted_at)
+
+
+def tenant_purge() -> list[str]:
+    """Remove trash older than the retention period and free the deleted tenants' slugs."""
+    cutoff = timezone.now() - timedelta(days=settings.TENANT_TRASH_RETENTION_DAYS)
+    removed = []
+    for folder in trash.trashed_before(cutoff):
+        trash.remove(folder)
+        removed.append(folder.name)
+    Tenant.objects.filter(status=Status.DELETED, deleted_at__lt=cutoff).delete()
+    return removed
+
+
+# Renaming ---------------------------------------------------------------------------
+
+
+def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
+    """Give a tenant a new slug; its file moves with it (renames keep open files valid)."""
+    _require_database(tenant, "renamed")
+    validate_slug(new_slug)
+    old_slug, status = tenant.slug, tenant.status
+    if any(path.exists() for path in database_files(new_slug)):
+        raise TenantDatabaseExists(f"Files for '{new_slug}' already exist in {data_dir()}.")
+    require_database_file(old_slug)
+    try:
+        with transaction.atomic(using=DEFAULT_DB_ALIAS):
+            Tenant.objects.filter(pk=tenant.pk).update(slug=new_slug, status=Status.PROVISIONING)
+    except IntegrityError:
+        raise SlugTaken(f"The subdomain '{new_slug}' is already taken.") from None
+    release(old_slug)
+    _move_files(old_slug, new_slug)
+    tenant.slug = new_slug
+    _status_set(tenant=tenant, status=status)
+    return tenant
+
+
+def _move_files(old_slug: str, new_slug: str) -> None:
+    for source, target in zip(database_files(old_slug), database_files(new_slug), strict=True):
+        if source.exists():
+            source.rename(target)
+
+
+# Backups, exports and restores ------------------------------------------------------
+
+
+def tenant_backup(*, tenant: Tenant, destination: Path) -> Path:
+    """Write a consistent snapshot of a live tenant database to a new file."""
+    copy_database(require_database_file(tenant.slug), destination)
+    return destination
+
+
+def tenant_export_sql(*, tenant: Tenant, destination: Path) -> Path:
+    """Write a SQL dump of a tenant that re-imports, full-text tables included."""
+    source = require_database_file(tenant.slug)
+    if destination.exists():
+        raise TenantDatabaseExists(f"{destination} already exists; it was left untouched.")
+    temporary = scratch_path(destination)
+    connection = connect(source)
+    try:
+        with open(temporary, "w", encoding="utf-8") as out:
+            for statement in iter_dump(connection):
+                out.write(statement + "\n")
+        temporary.rename(destination)
+    finally:
+        connection.close()
+        temporary.unlink(missing_ok=True)
+    return destination
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    tenant: Tenant
+    created: bool
+    replaced: Path | None  # the trash folder holding the files it replaced
+    migrated: list[str]
+
+
+def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> RestoreResult:
+    """Restore a tenant from a SQLite file or SQL dump, after checking it.
+
+    The file must pass ``PRAGMA integrity_check`` and know no migration the code
+    does not; pending migrations are applied to the staged copy. An existing tenant's
+    files go to the trash (for undo); a slug not in the catalog becomes a new tenant.
+    """
+    validate_slug(slug)
+    staged = scratch_path(database_path(slug))
+    try:
+        _stage(source, staged)
+        _check_restorable(staged)
+        migrated = migrate_file(staged)
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            new = _provision(slug=slug, name=name or slug, source=staged)
+            return RestoreResult(tenant=new, created=True, replaced=None, migrated=migrated)
+        replaced = _swap(tenant, staged)
+        return RestoreResult(tenant=tenant, created=False, replaced=replaced, migrated=migrated)
+    finally:
+        for path in (staged, *companions(staged)):
+            path.unlink(missing_ok=True)
+
+
+def _stage(source: Path, staged: Path) -> None:
+    """Copy a SQLite file, or load a SQL dump, into a staging file."""
+    if not source.is_file():
+        raise RestoreRefused(f"No such file: {source}")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as handle:
+        is_sqlite = handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    if is_sqlite:
+        snapshot(source, staged, source_mode="ro")
+        return
+    try:
+        script = source.read_text(encoding="utf-8")
+        loader = sqlite3.connect(staged, isolation_level=None)
+        try:
+            loader.executescript(script)
+            loader.execute("PRAGMA journal_mode=WAL")
+        finally:
+            loader.close()
+    except (UnicodeDecodeError, sqlite3.Error) as exc:
+        raise RestoreRefused(
+            f"{source} is neither a SQLite database nor a SQL dump: {exc}"
+        ) from exc
+
+
+def _check_restorable(staged: Path) -> None:
+    problems = integrity_errors(staged)
+    if problems:
+        raise RestoreRefused(f"The file fails PRAGMA integrity_check: {'; '.join(problems[:5])}")
+    unknown = schema.unknown_nodes(staged)
+    if unknown:
+        names = ", ".join(f"{app}.{name}" for app, name in unknown[:5])
+        raise RestoreRefused(f"The file has migrations this code does not know: {names}")
+    if not schema.applied_nodes(staged):
+        raise RestoreRefused("The file is not a Quire tenant database (no migration ledger).")
+
+
+def _swap(tenant: Tenant, staged: Path) -> Path:
+    """Replace a tenant's files with a staged database; keep the old ones in the trash."""
+    _require_database(tenant, "restored in place")
+    status = tenant.status
+    _status_set(tenant=tenant, status=Status.PROVISIONING)  # not served while files swap
+    try:
+        replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now())
+        place(staged, database_path(tenant.slug))
+    finally:
+        _status_set(tenant=tenant, status=status)
+    return replaced

@@ -27,6 +27,12 @@ QUIRE_URL_SCHEME = env("QUIRE_URL_SCHEME", default="https")
 QUIRE_URL_PORT = env("QUIRE_URL_PORT", default="")
 TENANTS_DATA_DIR = project_path(env("TENANTS_DATA_DIR", default="tenants_data/"))
 TENANT_DB_TIMEOUT = env.float("TENANT_DB_TIMEOUT", default=5.0)
+# Open tenant connections kept per process (each holds 3 file descriptors: db, -wal, -shm).
+TENANT_MAX_OPEN_CONNECTIONS = env.int("TENANT_MAX_OPEN_CONNECTIONS", default=256)
+# Folder of the pre-migrated template databases (default: TENANTS_DATA_DIR/.templates).
+TENANT_TEMPLATE_DIR = env("TENANT_TEMPLATE_DIR", default=None)
+# Days a deleted tenant's files stay in the trash (and its slug stays held).
+TENANT_TRASH_RETENTION_DAYS = env.int("TENANT_TRASH_RETENTION_DAYS", default=30)
 TENANCY_PUBLIC_URLCONF = "config.urls_public"
 TENANT_RESERVED_SLUGS = frozenset(
     {

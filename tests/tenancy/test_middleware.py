@@ -18,11 +18,19 @@ def test_unknown_workspace_is_404_and_creates_no_file(client, db, tenants_data_d
     assert not (tenants_data_dir / "nobody.sqlite3").exists()
 
 
-@pytest.mark.parametrize("status", [Tenant.Status.PROVISIONING, Tenant.Status.SUSPENDED])
-def test_workspace_not_active_is_404(client, make_tenant, status):
+@pytest.mark.parametrize("status", [Tenant.Status.PROVISIONING, Tenant.Status.DELETED])
+def test_workspace_provisioning_or_deleted_is_404(client, make_tenant, status):
     tenant = make_tenant("acme")
     Tenant.objects.filter(pk=tenant.pk).update(status=status)
     assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 404
+
+
+def test_suspended_workspace_shows_the_suspended_page(client, make_tenant):
+    tenant = make_tenant("acme")
+    Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    response = client.get("/", HTTP_HOST=host("acme"))
+    assert response.status_code == 403
+    assert b"This workspace is suspended" in response.content
 
 
 def test_catalog_row_without_file_never_creates_one(client, db, tenants_data_dir):

@@ -3,15 +3,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.services import tenant_create
 from apps.tenancy.urls import tenant_url
 
 
-class Command(BaseCommand):
-    help = "Create a workspace: its database file, every migration, and an admin user."
+class Command(TenantCommand):
+    help = "Create a workspace from the template database, with an admin user."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="Subdomain of the workspace, e.g. 'acme'.")
@@ -24,15 +24,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = options["admin_password"] or secrets.token_urlsafe(12)
-        try:
-            tenant = tenant_create(
-                slug=options["slug"],
-                name=options["name"],
-                admin_email=options["admin_email"],
-                admin_password=password,
-            )
-        except ApplicationError as exc:
-            raise CommandError(str(exc)) from exc
+        tenant = tenant_create(
+            slug=options["slug"],
+            name=options["name"],
+            admin_email=options["admin_email"],
+            admin_password=password,
+        )
         self.stdout.write(self.style.SUCCESS(f"Created workspace '{tenant.slug}'."))
         self.stdout.write(f"URL:      {tenant_url(tenant.slug)}")
         self.stdout.write(f"Admin:    {options['admin_email']}")

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management import call_command, get_commands, load_command_class
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import release_all, tenant_alias
+from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.management.base import TenantCommand
+from apps.tenancy.models import Tenant
+from apps.tenancy.selectors import tenant_list
+
+
+class Command(TenantCommand):
+    help = (
+        "Run any Django command inside a tenant: "
+        "tenant_command COMMAND --tenant SLUG [ARGS...], or --all-tenants to run it in each "
+        "active tenant in turn. Commands with a --database option get the tenant's database."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("command_name", metavar="COMMAND")
+        parser.add_argument("--tenant", dest="slug", metavar="SLUG")
+        parser.add_argument("--all-tenants", action="store_true")
+        parser.add_argument("command_args", nargs=argparse.REMAINDER, metavar="ARGS")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        argv = self.take_tenant_options(list(options["command_args"]), options)
+        command = self.load(options["command_name"])
+        if options["all_tenants"] == bool(options["slug"]):
+            raise CommandError("Give exactly one of --tenant SLUG or --all-tenants.")
+        if options["slug"]:
+            self.run_in(self.served(options["slug"]), command, argv)
+            return
+        self.run_everywhere(command, argv)
+
+    def take_tenant_options(self, argv: list[str], options: dict[str, Any]) -> list[str]:
+        """Pick --tenant/--all-tenants from the front of ARGS (they may follow COMMAND)."""
+        while argv and argv[0].split("=", 1)[0] in ("--tenant", "--all-tenants"):
+            option, _, value = argv.pop(0).partition("=")
+            if option == "--all-tenants":
+                options["all_tenants"] = True
+            elif value or argv:
+                options["slug"] = value or argv.pop(0)
+            else:
+                raise CommandError("--tenant needs a slug.")
+        return argv
+
+    def load(self, name: str) -> BaseCommand:
+        app_name = get_commands().get(name)
+        if app_name is None:
+            raise CommandError(f"Unknown command: '{name}'. See 'manage.py help'.")
+        if isinstance(app_name, BaseCommand):
+            return app_name
+        return load_command_class(app_name, name)
+
+    def served(self, slug: str) -> Tenant:
+        tenant = self.tenant(slug)
+        if not tenant.has_database:
+            raise CommandError(f"'{slug}' is {tenant.status}; it has no database to run in.")
+        return tenant
+
+    def run_in(self, tenant: Tenant, command: BaseCommand, argv: list[str]) -> None:
+        defaults = {}
+        if self.takes_database(command) and not self.names_database(argv):
+            defaults["database"] = tenant_alias(tenant.slug)
+        try:
+            with tenant_context(tenant):
+                call_command(command, *argv, **defaults)
+        finally:
+            release_all()
+
+    def run_everywhere(self, command: BaseCommand, argv: list[str]) -> None:
+        failed = []
+        tenants = list(tenant_list(statuses=[Tenant.Status.ACTIVE]))
+        for tenant in tenants:
+            self.stdout.write(self.style.MIGRATE_HEADING(f"== {tenant.slug} =="))
+            try:
+                self.run_in(tenant, command, argv)
+            except (CommandError, ApplicationError, DatabaseError) as exc:
+                self.stdout.write(self.style.ERROR(f"{tenant.slug}: FAILED: {exc}"))
+                failed.append(tenant.slug)
+        self.stdout.write(f"Ran in {len(tenants) - len(failed)} of {len(tenants)} tenant(s).")
+        if failed:
+            raise CommandError(f"Failed in {len(failed)} tenant(s): {', '.join(failed)}")
+
+    def takes_database(self, command: BaseCommand) -> bool:
+        parser = command.create_parser("manage.py", "command")
+        return any(action.dest == "database" for action in parser._actions)
+
+    def names_database(self, argv: list[str]) -> bool:
+        return any(arg == "--database" or arg.startswith("--database=") for arg in argv)

@@ -1,0 +1,51 @@
+"""The trash: where deleted and replaced tenant files wait before they are purged."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apps.tenancy.databases import data_dir, database_files, release
+
+TRASH_DIR_NAME = ".trash"
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+
+
+def trash_dir() -> Path:
+    """Return the folder that holds trashed tenant files."""
+    return data_dir() / TRASH_DIR_NAME
+
+
+def trash_folder(slug: str, label: str, when: datetime) -> Path:
+    """Return the trash folder for one tenant's files moved away at a given time."""
+    return trash_dir() / f"{slug}.{label}.{when.astimezone(UTC).strftime(STAMP_FORMAT)}"
+
+
+def move_to_trash(slug: str, label: str, when: datetime) -> Path:
+    """Move the tenant's database file and companions into a new trash folder."""
+    release(slug)
+    folder = trash_folder(slug, label, when)
+    folder.mkdir(parents=True)
+    for path in database_files(slug):
+        if path.exists():
+            path.rename(folder / path.name)
+    return folder
+
+
+def trashed_before(cutoff: datetime) -> list[Path]:
+    """Return the trash folders made before a time."""
+    if not trash_dir().is_dir():
+        return []
+    return sorted(
+        folder for folder in trash_dir().iterdir() if folder.is_dir() and _stamp(folder) < cutoff
+    )
+
+
+def remove(folder: Path) -> None:
+    """Delete a trash folder for good."""
+    shutil.rmtree(folder)
+
+
+def _stamp(folder: Path) -> datetime:
+    return datetime.strptime(folder.name.rsplit(".", 1)[-1], STAMP_FORMAT).replace(tzinfo=UTC)
