@@ -192,6 +192,8 @@ def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
     _require_database(tenant, "renamed")
     validate_slug(new_slug)
     old_slug, status = tenant.slug, tenant.status
+    if Tenant.objects.filter(slug=new_slug).exists():
+        raise SlugTaken(f"The subdomain '{new_slug}' is already taken.")
     if any(path.exists() for path in database_files(new_slug)):
         raise TenantDatabaseExists(f"Files for '{new_slug}' already exist in {data_dir()}.")
     require_database_file(old_slug)

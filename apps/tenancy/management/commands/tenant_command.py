@@ -39,16 +39,20 @@ class Command(TenantCommand):
         self.run_everywhere(command, argv)
 
     def take_tenant_options(self, argv: list[str], options: dict[str, Any]) -> list[str]:
-        """Pick --tenant/--all-tenants from the front of ARGS (they may follow COMMAND)."""
-        while argv and argv[0].split("=", 1)[0] in ("--tenant", "--all-tenants"):
-            option, _, value = argv.pop(0).partition("=")
+        """Pick --tenant SLUG and --all-tenants out of ARGS, wherever they stand."""
+        rest = []
+        tokens = iter(argv)
+        for token in tokens:
+            option, _, value = token.partition("=")
             if option == "--all-tenants":
                 options["all_tenants"] = True
-            elif value or argv:
-                options["slug"] = value or argv.pop(0)
+            elif option == "--tenant":
+                options["slug"] = value or next(tokens, None)
+                if not options["slug"]:
+                    raise CommandError("--tenant needs a slug.")
             else:
-                raise CommandError("--tenant needs a slug.")
-        return argv
+                rest.append(token)
+        return rest
 
     def load(self, name: str) -> BaseCommand:
         app_name = get_commands().get(name)
@@ -65,7 +69,7 @@ class Command(TenantCommand):
         return tenant
 
     def run_in(self, tenant: Tenant, command: BaseCommand, argv: list[str]) -> None:
-        defaults = {}
+        defaults: dict[str, Any] = {"stdout": self.stdout, "stderr": self.stderr}
         if self.takes_database(command) and not self.names_database(argv):
             defaults["database"] = tenant_alias(tenant.slug)
         try:
