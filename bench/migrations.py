@@ -39,7 +39,7 @@ def main() -> None:
     with override_settings(MIGRATION_MODULES=NEW_MIGRATION):
         applied = migrate(args.workers, only=args.apply_tenants)
     report(
-        "apply posts.0002_post_pinned (column + index)", applied, args.apply_tenants, args.workers
+        "apply posts.9001_post_pinned (column + index)", applied, args.apply_tenants, args.workers
     )
     shutil.rmtree(work)
 

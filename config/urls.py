@@ -6,5 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.posts.urls")),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.workspace.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -71,3 +71,16 @@ def sign_in() -> Callable[[Client, Tenant], None]:
             client.force_login(User.objects.get(email=email or admin_email(tenant.slug)))
 
     return sign
+
+
+@pytest.fixture
+def make_member() -> Callable[..., object]:
+    """Add a member (role 'member' unless told) to a tenant; password PASSWORD."""
+    from apps.accounts.models import User
+    from apps.tenancy.context import tenant_context
+
+    def make(tenant: Tenant, email: str, role: str = "member") -> User:
+        with tenant_context(tenant):
+            return User.objects.create_user(email=email, password=PASSWORD, role=role)
+
+    return make

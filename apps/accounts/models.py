@@ -22,6 +22,7 @@ class UserManager(BaseUserManager["User"]):
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
+        extra.setdefault("role", User.Role.ADMIN)
         return self._create(email, password, **extra)
 
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
@@ -36,8 +37,13 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractUser):
     """A member of one workspace; lives in that workspace's database."""
 
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
     username = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -46,3 +52,27 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email
+
+    @property
+    def is_workspace_admin(self) -> bool:
+        """Return True if this member manages members and workspace settings."""
+        return self.role == self.Role.ADMIN
+
+
+class Invitation(models.Model):
+    """An invitation to join the workspace, accepted once through a secret link."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=User.Role.choices, default=User.Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="invitations_sent")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.email}"

@@ -1,12 +1,49 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+
 from django.contrib import messages
 from django.contrib.auth import login
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from apps.accounts.services import HandoffInvalid, handoff_user_consume
+from apps.accounts.forms import AcceptInvitationForm, InviteForm, RoleForm
+from apps.accounts.models import User
+from apps.accounts.selectors import invitation_get, invitation_pending_list, member_get, member_list
+from apps.accounts.services import (
+    HandoffInvalid,
+    InvitationInvalid,
+    MemberError,
+    handoff_user_consume,
+    invitation_accept,
+    invitation_create,
+    invitation_for_token,
+    invitation_revoke,
+    member_deactivate,
+    member_set_role,
+)
 from apps.tenancy.context import require_current_tenant
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Let only the workspace's admins in; others get the 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not cast(User, request.user).is_workspace_admin:
+            raise PermissionDenied("Only workspace admins can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def welcome(request: HttpRequest, token: str) -> HttpResponse:
@@ -15,7 +52,105 @@ def welcome(request: HttpRequest, token: str) -> HttpResponse:
     try:
         user = handoff_user_consume(token=token, tenant_slug=tenant.slug)
     except HandoffInvalid as exc:
-        return render(request, "accounts/handoff_invalid.html", {"reason": str(exc)}, status=400)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return render(request, "accounts/link_invalid.html", {"reason": str(exc)}, status=400)
+    login(request, user, backend=BACKEND)
     messages.success(request, f"Welcome to {tenant.name}! Your workspace is ready.")
     return redirect("posts:list")
+
+
+@admin_required
+def members(request: HttpRequest) -> HttpResponse:
+    """List members and pending invitations; invite someone."""
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation_create(
+                invited_by=cast(User, request.user),
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                accept_url=lambda token: request.build_absolute_uri(
+                    reverse("accounts:invitation", args=[token])
+                ),
+            )
+        except MemberError as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("accounts:members")
+    context = {
+        "members": member_list(),
+        "invitations": invitation_pending_list(),
+        "form": form,
+        "roles": User.Role.choices,
+    }
+    return render(request, "accounts/members.html", context)
+
+
+@admin_required
+@require_POST
+def invitation_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = invitation_get(pk=pk)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    invitation_revoke(invitation=invitation)
+    messages.success(request, f"Invitation for {invitation.email} withdrawn.")
+    return redirect("accounts:members")
+
+
+@admin_required
+@require_POST
+def member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    member = _member(pk)
+    form = RoleForm(request.POST)
+    if form.is_valid():
+        try:
+            member_set_role(member=member, role=form.cleaned_data["role"])
+        except MemberError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{member} is now {member.get_role_display().lower()}.")
+    return redirect("accounts:members")
+
+
+@admin_required
+@require_POST
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    member = _member(pk)
+    try:
+        member_deactivate(member=member)
+    except MemberError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{member} was deactivated and signed out.")
+    return redirect("accounts:members")
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """Accept an invitation: choose a name and password, then land signed in."""
+    try:
+        pending = invitation_for_token(token=token)
+    except InvitationInvalid as exc:
+        return render(request, "accounts/link_invalid.html", {"reason": str(exc)}, status=400)
+    form = AcceptInvitationForm(request.POST or None, email=pending.email)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = invitation_accept(
+                token=token,
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                password=data["password1"],
+            )
+        except InvitationInvalid as exc:
+            return render(request, "accounts/link_invalid.html", {"reason": str(exc)}, status=400)
+        login(request, user, backend=BACKEND)
+        messages.success(request, f"Welcome to {require_current_tenant().name}!")
+        return redirect("posts:list")
+    return render(request, "accounts/invitation.html", {"form": form, "invitation": pending})
+
+
+def _member(pk: int) -> User:
+    member = member_get(pk=pk)
+    if member is None:
+        raise Http404("No such member.")
+    return member

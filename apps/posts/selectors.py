@@ -1,17 +1,115 @@
-"""Read posts."""
+"""Read posts and comments, and search them."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import re
+from dataclasses import dataclass
 
-from apps.posts.models import Post
+from django.db import DatabaseError
+from django.db.models import Prefetch, QuerySet
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.posts.models import Comment, Post, Tag
+from apps.tenancy.databases import tenant_connection
+from apps.tenancy.exceptions import ApplicationError
+
+# Characters that make a query FTS5 syntax rather than plain words.
+FTS_SYNTAX = re.compile(r'["()*^:+]|\b(AND|OR|NOT|NEAR)\b')
+MARK_OPEN, MARK_CLOSE = "\x02", "\x03"
+SEARCH_SQL = """
+SELECT 'post', p.id,
+       highlight(posts_post_fts, 0, %(open)s, %(close)s),
+       snippet(posts_post_fts, 1, %(open)s, %(close)s, '…', 24),
+       bm25(posts_post_fts, 5.0, 1.0) AS rank
+  FROM posts_post_fts JOIN posts_post p ON p.id = posts_post_fts.rowid
+ WHERE posts_post_fts MATCH %(query)s
+UNION ALL
+SELECT 'comment', p.id, p.title,
+       snippet(posts_comment_fts, 0, %(open)s, %(close)s, '…', 24),
+       bm25(posts_comment_fts) AS rank
+  FROM posts_comment_fts JOIN posts_comment c ON c.id = posts_comment_fts.rowid
+  JOIN posts_post p ON p.id = c.post_id
+ WHERE posts_comment_fts MATCH %(query)s
+ ORDER BY rank
+ LIMIT %(limit)s
+"""
 
 
-def post_list() -> QuerySet[Post]:
-    """Return the workspace's posts, newest first, with their authors."""
-    return Post.objects.select_related("author").order_by("-created_at", "-id")
+class SearchSyntaxError(ApplicationError):
+    """The search text is not a query SQLite full-text search understands."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # "post" or "comment"
+    post_id: int
+    title: SafeString
+    snippet: SafeString
+
+
+def post_list(*, tag: str | None = None, author_id: int | None = None) -> QuerySet[Post]:
+    """Return the workspace's posts, newest first, optionally by tag or author."""
+    posts = Post.objects.select_related("author").prefetch_related("tags")
+    if tag:
+        posts = posts.filter(tags__name=tag)
+    if author_id:
+        posts = posts.filter(author_id=author_id)
+    return posts.order_by("-created_at", "-id")
 
 
 def post_get(*, pk: int) -> Post | None:
-    """Return the post with this id in the current workspace, or None."""
-    return post_list().filter(pk=pk).first()
+    """Return the post with this id in the current workspace, with its comments, or None."""
+    comments = Comment.objects.select_related("author")
+    posts = post_list().prefetch_related(Prefetch("comments", queryset=comments))
+    return posts.filter(pk=pk).first()
+
+
+def comment_get(*, pk: int) -> Comment | None:
+    """Return the comment with this id in the current workspace, or None."""
+    return Comment.objects.select_related("post").filter(pk=pk).first()
+
+
+def tag_list() -> QuerySet[Tag]:
+    """Return the tags in use, by name."""
+    return Tag.objects.filter(posts__isnull=False).distinct().order_by("name")
+
+
+def search(*, text: str, limit: int = 50) -> list[SearchHit]:
+    """Return posts and comments matching the text, best first, with highlighted snippets.
+
+    Plain words match as prefixes ("plan" finds "planning"); text with FTS5 syntax
+    (quotes, OR, NEAR, *) is passed on as it is.
+    """
+    query = fts_query(text)
+    if not query:
+        return []
+    params: dict[str, str | int] = {
+        "query": query,
+        "open": MARK_OPEN,
+        "close": MARK_CLOSE,
+        "limit": limit,
+    }
+    try:
+        with tenant_connection().cursor() as cursor:
+            rows = cursor.execute(SEARCH_SQL, params).fetchall()
+    except DatabaseError as exc:
+        raise SearchSyntaxError(
+            "Your search could not be understood. Check quotes and brackets, "
+            "or search for plain words."
+        ) from exc
+    return [SearchHit(kind, pk, _marked(title), _marked(snip)) for kind, pk, title, snip, _ in rows]
+
+
+def fts_query(text: str) -> str:
+    """Turn search text into an FTS5 query: plain words become prefix terms."""
+    text = text.strip()
+    if FTS_SYNTAX.search(text):
+        return text
+    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text))
+
+
+def _marked(text: str) -> SafeString:
+    """Escape indexed text (it is Markdown source), then turn the match markers into <mark>."""
+    escaped = escape(text).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+    return mark_safe(escaped)  # noqa: S308 (escaped above; only our markers become tags)

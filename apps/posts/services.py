@@ -1,11 +1,92 @@
-"""Write posts."""
+"""Write posts and comments."""
 
 from __future__ import annotations
 
+import re
+
+from django.db import transaction
+from django.utils import timezone
+
 from apps.accounts.models import User
-from apps.posts.models import Post
+from apps.posts.markdown import render_markdown
+from apps.posts.models import Comment, Post, Tag
+from apps.tenancy.exceptions import ApplicationError
+
+TAG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
-def post_create(*, author: User, title: str, body: str) -> Post:
+class NotAllowed(ApplicationError):
+    """The user may not change this post or comment."""
+
+
+class InvalidTags(ApplicationError):
+    """A tag is not a short lower-case word."""
+
+
+def can_change(*, user: User, author_id: int) -> bool:
+    """Return True if the user wrote it or administers the workspace."""
+    return user.pk == author_id or user.is_workspace_admin
+
+
+def parse_tags(text: str) -> list[str]:
+    """Return the distinct tags in a comma- or space-separated list, lower-cased."""
+    names = [name.strip().lower().lstrip("#") for name in re.split(r"[,\s]+", text)]
+    names = list(dict.fromkeys(name for name in names if name))
+    bad = [name for name in names if not TAG_RE.fullmatch(name)]
+    if bad:
+        raise InvalidTags(
+            f"Tags are lower-case letters, digits and hyphens (up to 40): {', '.join(bad)}"
+        )
+    return names
+
+
+@transaction.atomic
+def post_create(*, author: User, title: str, body: str, tags: list[str] | None = None) -> Post:
     """Publish a post by this author in the current workspace."""
-    return Post.objects.create(author=author, title=title.strip(), body=body)
+    post = Post.objects.create(
+        author=author, title=title.strip(), body=body, body_html=render_markdown(body)
+    )
+    _tags_set(post, tags or [])
+    return post
+
+
+@transaction.atomic
+def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str]) -> Post:
+    """Edit a post; only its author or an admin may."""
+    _require_change(user, post.author_id, "edit this post")
+    post.title, post.body = title.strip(), body
+    post.body_html = render_markdown(body)
+    post.edited_at = timezone.now()
+    post.save(update_fields=["title", "body", "body_html", "edited_at"])
+    _tags_set(post, tags)
+    return post
+
+
+@transaction.atomic
+def post_delete(*, post: Post, user: User) -> None:
+    """Delete a post and its comments; only its author or an admin may."""
+    _require_change(user, post.author_id, "delete this post")
+    post.delete()
+
+
+def comment_create(*, post: Post, author: User, body: str) -> Comment:
+    """Add a comment under a post."""
+    return Comment.objects.create(
+        post=post, author=author, body=body, body_html=render_markdown(body)
+    )
+
+
+def comment_delete(*, comment: Comment, user: User) -> None:
+    """Delete a comment; only its author or an admin may."""
+    _require_change(user, comment.author_id, "delete this comment")
+    comment.delete()
+
+
+def _require_change(user: User, author_id: int, action: str) -> None:
+    if not can_change(user=user, author_id=author_id):
+        raise NotAllowed(f"Only the author or a workspace admin can {action}.")
+
+
+def _tags_set(post: Post, names: list[str]) -> None:
+    tags = [Tag.objects.get_or_create(name=name)[0] for name in names]
+    post.tags.set(tags)

@@ -8,4 +8,8 @@ urlpatterns = [
     path("", views.post_index, name="list"),
     path("posts/new/", views.post_new, name="new"),
     path("posts/<int:pk>/", views.post_detail, name="detail"),
+    path("posts/<int:pk>/edit/", views.post_edit, name="edit"),
+    path("posts/<int:pk>/delete/", views.post_remove, name="delete"),
+    path("comments/<int:pk>/delete/", views.comment_remove, name="comment_delete"),
+    path("search/", views.search_view, name="search"),
 ]

@@ -130,6 +130,12 @@ def tenant_migrate(*, tenant: Tenant) -> list[str]:
 # Status -----------------------------------------------------------------------------
 
 
+def tenant_update_name(*, tenant: Tenant, name: str) -> None:
+    """Change the tenant's display name."""
+    tenant.name = name.strip()
+    tenant.save(update_fields=["name", "updated_at"])
+
+
 def tenant_suspend(*, tenant: Tenant) -> None:
     """Stop serving the tenant; its data is kept as it is."""
     if tenant.status != Status.ACTIVE:

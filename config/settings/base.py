@@ -85,6 +85,8 @@ SHARED_APPS = [
     "apps.tenancy",
     "apps.onboarding",
 ]
+# Product apps without models of their own.
+PRODUCT_APPS = ["apps.workspace"]
 
 ALLOWED_HOSTS = ["." + QUIRE_BASE_DOMAIN]  # the apex and every subdomain
 
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     *TENANT_APPS,
     *SHARED_APPS,
+    *PRODUCT_APPS,
 ]
 
 MIDDLEWARE = [

@@ -68,7 +68,7 @@ def test_parallel_workers_apply_a_new_migration_to_every_tenant(make_tenant, set
     summary = json.loads(run("--workers", "2", "--json"))
     assert summary["tenants"] == 30
     assert sorted(m["slug"] for m in summary["migrated"]) == slugs
-    assert all(m["applied"] == ["posts.0002_post_pinned"] for m in summary["migrated"])
+    assert all(m["applied"] == ["posts.9001_post_pinned"] for m in summary["migrated"])
     assert summary["failed"] == []
     assert all(has_pinned(slug) for slug in slugs)
     again = json.loads(run("--workers", "2", "--json"))
@@ -85,8 +85,8 @@ def test_failing_tenant_is_left_exactly_as_before_and_others_go_on(make_tenant, 
     with pytest.raises(CommandError, match=r"1 tenant\(s\) failed to migrate:\n  bad: .*breaks"):
         call_command("migrate_tenants", "--workers", "1", stdout=out)
     assert "good: applied 2 migration(s)" in out.getvalue()
-    assert "bad: FAILED: RuntimeError: this tenant's data breaks migration 0003" in out.getvalue()
-    # 0002 ran before 0003 failed, in the same transaction: nothing of it remains.
+    assert "bad: FAILED: RuntimeError: this tenant's data breaks migration 9002" in out.getvalue()
+    # 9001 ran before 9002 failed, in the same transaction: nothing of it remains.
     assert schema_of("bad") == schema_before
     assert ledger_of("bad") == ledger_before
     assert has_pinned("good")
@@ -127,9 +127,9 @@ def test_check_json_and_plan(make_tenant, settings):
     make_tenant("acme")
     settings.MIGRATION_MODULES = FAILS_HALFWAY
     plan = run("--plan")
-    assert plan.strip() == "acme: posts.0002_post_pinned, posts.0003_fail_if_marked"
+    assert plan.strip() == "acme: posts.9001_post_pinned, posts.9002_fail_if_marked"
     assert json.loads(run("--plan", "--json")) == {
-        "acme": ["posts.0002_post_pinned", "posts.0003_fail_if_marked"]
+        "acme": ["posts.9001_post_pinned", "posts.9002_fail_if_marked"]
     }
     assert not has_pinned("acme")
     with pytest.raises(SystemExit):

@@ -1,0 +1,18 @@
+"""Markdown to safe HTML, for posts and comments."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+# Raw HTML in the source is shown as text, never interpreted.
+_renderer = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def render_markdown(source: str) -> str:
+    """Return sanitised HTML: no scripts, no event handlers, links marked noopener nofollow."""
+    return nh3.clean(
+        _renderer.render(source),
+        link_rel="noopener nofollow",
+        url_schemes={"http", "https", "mailto"},
+    )

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django import forms
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label="Workspace name", max_length=200)
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the subdomain to confirm")
+
+    def __init__(self, *args: object, slug: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.slug = slug
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip().lower()
+        if value != self.slug:
+            raise forms.ValidationError(f"Type '{self.slug}' exactly to delete this workspace.")
+        return value

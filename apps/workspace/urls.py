@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.workspace import views
+
+app_name = "workspace"
+
+urlpatterns = [
+    path("settings/", views.settings_view, name="settings"),
+    path("settings/export.json", views.export_json, name="export_json"),
+    path("settings/export.sqlite3", views.export_sqlite, name="export_sqlite"),
+    path("settings/delete/", views.delete, name="delete"),
+]
