@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test setup lint typecheck check-python clean
+.PHONY: run test setup lint typecheck check-python clean screenshots
 
 run: setup
 	$(MANAGE) migrate --no-input
@@ -33,6 +33,9 @@ lint:
 
 typecheck:
 	$(BIN)/mypy apps config
+
+screenshots: setup
+	$(BIN)/python docs/screenshots/capture.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from apps.accounts.models import User
-from apps.posts.services import post_create
+from apps.posts.services import comment_create, post_create
 from apps.tenancy.context import tenant_context
 from apps.tenancy.selectors import tenant_get
 from apps.tenancy.services import tenant_create
@@ -14,15 +14,33 @@ from apps.tenancy.urls import tenant_url
 SLUG = "demo"
 EMAIL = "admin@demo.example"
 PASSWORD = "quire-demo-password"  # noqa: S105 (a local demo; printed on purpose)
-WELCOME_POSTS = [
-    ("Welcome to Quire", "This workspace lives in its own SQLite file: demo.sqlite3."),
-    ("How to write a post", "Press 'New post', give it a title and a body, and publish."),
+MEMBER = "sam@demo.example"
+POSTS = [
+    (
+        "Welcome to Quire",
+        "This workspace lives in **its own SQLite file**, `demo.sqlite3`.\n\n"
+        "- Write posts in Markdown\n- Comment on them\n- Search everything from the top bar",
+        ["welcome"],
+    ),
+    (
+        "Quarterly planning",
+        "Goals for the quarter:\n\n1. Ship the new onboarding\n2. Halve support response time\n\n"
+        "> Plans are nothing; planning is everything.",
+        ["planning", "q3"],
+    ),
+    (
+        "Design review on Thursday",
+        "We will walk through the new settings page. Bring notes, and see the "
+        "[style guide](https://example.com/style).",
+        ["design"],
+    ),
 ]
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo workspace 'demo' with a few posts, unless it exists; print how to sign in."
+        "Create the demo workspace 'demo' with a few posts, a comment and a second member, "
+        "unless it exists; print how to sign in."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,12 +49,18 @@ class Command(BaseCommand):
                 slug=SLUG, name="Demo workspace", admin_email=EMAIL, admin_password=PASSWORD
             )
             with tenant_context(tenant):
-                admin = User.objects.get(email=EMAIL)
-                for title, body in WELCOME_POSTS:
-                    post_create(author=admin, title=title, body=body)
+                self.seed()
             self.stdout.write(self.style.SUCCESS("Created the demo workspace."))
         else:
             self.stdout.write("The demo workspace exists already.")
         self.stdout.write(f"  URL:      {tenant_url(SLUG)}")
         self.stdout.write(f"  Admin:    {EMAIL}")
         self.stdout.write(f"  Password: {PASSWORD} (unless you changed it)")
+
+    def seed(self) -> None:
+        admin = User.objects.get(email=EMAIL)
+        sam = User.objects.create_user(
+            email=MEMBER, password=PASSWORD, first_name="Sam", last_name="Rivera"
+        )
+        posts = [post_create(author=admin, title=t, body=b, tags=tags) for t, b, tags in POSTS]
+        comment_create(post=posts[1], author=sam, body="Count me in for the **onboarding** work.")
