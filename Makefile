@@ -5,13 +5,26 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test setup lint typecheck check-python clean screenshots
+.PHONY: run serve test setup lint typecheck check-python clean screenshots
 
 run: setup
 	$(MANAGE) migrate --no-input
 	$(MANAGE) demo_workspace
 	@echo "Serving on http://localhost:8000 (workspaces at http://<slug>.localhost:8000)"
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# Production settings on this machine, over plain HTTP: DEBUG off, collected and compressed
+# static files, gunicorn on 127.0.0.1:8000. A .env DJANGO_SECRET_KEY is used if present.
+SERVE_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECURE_SSL_REDIRECT=false \
+	DJANGO_SECURE_COOKIES=false DJANGO_SECURE_HSTS_SECONDS=0 QUIRE_URL_SCHEME=http QUIRE_URL_PORT=8000 \
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(grep -s '^DJANGO_SECRET_KEY=' .env | cut -d= -f2- || true)}"
+
+serve: setup
+	@test -n "$$($(SERVE_ENV) sh -c 'echo $$DJANGO_SECRET_KEY')" || { echo "Set DJANGO_SECRET_KEY in .env or the environment (see .env.example)"; exit 1; }
+	$(SERVE_ENV) $(MANAGE) migrate --no-input
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input -v0
+	$(SERVE_ENV) $(MANAGE) demo_workspace
+	$(SERVE_ENV) $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 test: setup lint typecheck
 	$(BIN)/pytest

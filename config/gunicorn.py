@@ -1,8 +1,25 @@
-"""Gunicorn configuration: gunicorn -c config/gunicorn.py config.wsgi"""
+"""Gunicorn configuration: gunicorn -c config/gunicorn.py config.wsgi
 
+Every value comes from the environment with a default that suits SQLite: a few processes
+with threads each (gthread), so that requests waiting on a tenant's write lock do not
+hold a whole process. SIGHUP reloads gracefully (new workers start before old ones stop).
+"""
+
+import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+workers = int(os.environ.get("GUNICORN_WORKERS", str(min(4, multiprocessing.cpu_count() * 2))))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-accesslog = "-"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+# The tenant slug and request id come from the request environ, set by Quire's middleware.
+access_log_format = (
+    '%(h)s [%({quire.tenant}e)s %({quire.request_id}e)s] "%(r)s" %(s)s %(b)s %(M)sms'
+)

@@ -7,13 +7,7 @@ app_name = "accounts"
 
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("welcome/<str:token>/", views.welcome, name="welcome"),
     path("members/", views.members, name="members"),

@@ -4,8 +4,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import AcceptInvitationForm, InviteForm, RoleForm
 from apps.accounts.models import User
+from apps.accounts.ratelimit import login_blocked, login_failed, login_succeeded
 from apps.accounts.selectors import invitation_get, invitation_pending_list, member_get, member_list
 from apps.accounts.services import (
     HandoffInvalid,
@@ -44,6 +47,31 @@ def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, refused with 429 after too many failures from one address."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if login_blocked(request):
+            minutes = max(1, settings.QUIRE_LOGIN_WINDOW_SECONDS // 60)
+            context = {"minutes": minutes}
+            return render(request, "accounts/too_many_attempts.html", context, status=429)
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        return response
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        login_failed(self.request)
+        response: HttpResponse = super().form_invalid(form)
+        return response
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        login_succeeded(self.request)
+        response: HttpResponse = super().form_valid(form)
+        return response
 
 
 def welcome(request: HttpRequest, token: str) -> HttpResponse:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,18 +38,58 @@ PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_ke
 _thread = threading.local()
 _open_count = 0
 _open_count_lock = threading.Lock()
+_query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit", default=None)
+PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
+
+
+@contextmanager
+def query_time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt any tenant query that runs longer than this, inside the block."""
+    token = _query_time_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _query_time_limit.reset(token)
 
 
 class TenantDatabaseWrapper(DatabaseWrapper):
-    """Django's SQLite wrapper that remembers which file (inode) it opened."""
+    """Django's SQLite wrapper for a tenant file.
 
-    tenant_path: Path
-    opened_inode: int | None = None
+    It remembers which file (inode) it opened, caps the file's size with
+    ``PRAGMA max_page_count``, and interrupts a query that outlives the time limit set by
+    ``query_time_limit`` (SQLite raises "interrupted" and rolls the statement back).
+    """
+
+    def __init__(
+        self, settings_dict: dict[str, Any], alias: str, *, path: Path, max_bytes: int | None
+    ) -> None:
+        super().__init__(settings_dict, alias)
+        self.tenant_path = path
+        self.max_bytes = max_bytes
+        self.opened_inode: int | None = None
+        self.query_deadline: float | None = None
+        self.execute_wrappers.append(self._start_query_clock)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         self.opened_inode = os.stat(self.tenant_path).st_ino
+        if self.max_bytes:
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+            connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
+        connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
         return connection
+
+    def _start_query_clock(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        limit = _query_time_limit.get()
+        # The deadline stays while rows are fetched; the next query sets its own.
+        self.query_deadline = time.monotonic() + limit if limit else None
+        return execute(sql, params, many, context)
+
+    def _past_deadline(self) -> int:
+        deadline = self.query_deadline
+        return int(deadline is not None and time.monotonic() > deadline)
 
 
 class _ThreadAliases(OrderedDict[str, None]):
@@ -208,20 +252,23 @@ def is_tenant_alias(alias: str | None) -> bool:
     return bool(alias) and str(alias).startswith(ALIAS_PREFIX)
 
 
-def tenant_alias(slug: str) -> str:
-    """Return the alias of this tenant's connection, creating it in this thread if needed."""
-    return open_alias(ALIAS_PREFIX + slug, database_path(slug))
+def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
+    """Return the alias of this tenant's connection, creating it in this thread if needed.
+
+    ``max_bytes`` is the tenant's storage cap (default: TENANT_MAX_DB_BYTES).
+    """
+    return open_alias(ALIAS_PREFIX + slug, database_path(slug), max_bytes=max_bytes)
 
 
-def open_alias(alias: str, path: Path) -> str:
+def open_alias(alias: str, path: Path, *, max_bytes: int | None = None) -> str:
     """Create (or reuse) this thread's connection object for a tenant alias."""
     opened = _opened_aliases()
     if alias in opened:
         opened.move_to_end(alias)
         return alias
     _make_room(opened)
-    wrapper = TenantDatabaseWrapper(connection_settings(path), alias)
-    wrapper.tenant_path = path
+    cap = max_bytes or settings.TENANT_MAX_DB_BYTES
+    wrapper = TenantDatabaseWrapper(connection_settings(path), alias, path=path, max_bytes=cap)
     connections[alias] = wrapper
     opened[alias] = None
     _count(+1)

@@ -7,11 +7,12 @@ from typing import Any, NoReturn
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import finish_request, refresh
+from apps.tenancy.databases import finish_request, query_time_limit, refresh
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_get
@@ -43,9 +44,10 @@ class TenantMiddleware:
         tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
         if isinstance(tenant, HttpResponse):
             return tenant
+        request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
         refresh(tenant.slug)
         try:
-            with tenant_context(tenant):
+            with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
                 return self.get_response(request)
         finally:
             finish_request(tenant.slug)
@@ -60,10 +62,11 @@ class TenantMiddleware:
         tenant = self.resolve(request, slug, found)
         if isinstance(tenant, HttpResponse):
             return tenant
+        request.META["quire.tenant"] = tenant.slug
         # Sync views run in asgiref's sync thread: that is where the connections live.
         await sync_to_async(refresh)(tenant.slug)
         try:
-            with tenant_context(tenant):
+            with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
                 return await get_response(request)
         finally:
             await sync_to_async(finish_request)(tenant.slug)
@@ -90,6 +93,17 @@ class TenantMiddleware:
     def tenant_not_found(self, request: HttpRequest, slug: str) -> NoReturn:
         """Answer a host that names no servable tenant: 404, and nothing created."""
         raise Http404(f"No workspace at '{slug}'.")
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Answer a full workspace (507) or an interrupted runaway query (503) with a page."""
+        if not isinstance(exception, OperationalError):
+            return None
+        message = str(exception)
+        if "database or disk is full" in message:
+            return render(request, "tenancy/storage_full.html", status=507)
+        if message == "interrupted":
+            return render(request, "tenancy/query_timeout.html", status=503)
+        return None
 
     def tenant_suspended(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
         """Answer a suspended tenant: 403 with the "suspended" page; no data is read."""

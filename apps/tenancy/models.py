@@ -16,6 +16,10 @@ class Tenant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set once, when provisioning finished: a provisioning row without it was never served.
+    activated_at = models.DateTimeField(null=True, blank=True)
+    # The plan's storage cap in bytes; empty means TENANT_MAX_DB_BYTES.
+    max_db_bytes = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["slug"]

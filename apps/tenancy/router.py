@@ -65,7 +65,7 @@ class TenantRouter:
                 f"{model._meta.label} lives in tenant databases and no tenant is active. "
                 "Activate one with apps.tenancy.context.tenant_context(tenant)."
             )
-        alias = tenant_alias(tenant.slug)
+        alias = tenant_alias(tenant.slug, max_bytes=tenant.max_db_bytes)
         self._check_instance(hints.get("instance"), alias)
         return alias
 

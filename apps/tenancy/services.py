@@ -85,6 +85,7 @@ def _provision(
         if seed is not None:
             with tenant_context(tenant):
                 seed()
+        tenant.activated_at = timezone.now()
         _status_set(tenant=tenant, status=Status.ACTIVE)
     except BaseException:
         _tenant_discard(tenant=tenant, delete_files=placed)
@@ -93,11 +94,40 @@ def _provision(
 
 
 def _tenant_claim(*, slug: str, name: str) -> Tenant:
+    """Insert the provisioning row; the unique slug lets exactly one claim win.
+
+    A claim left by a provisioning that died (never activated, older than
+    TENANT_PROVISIONING_TIMEOUT) is cleared first, so its slug can be used again.
+    """
+    tenant_reap_abandoned(slugs=[slug])
     try:
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
             return Tenant.objects.create(slug=slug, name=name, status=Status.PROVISIONING)
     except IntegrityError:
         raise SlugTaken(f"The subdomain '{slug}' is already taken.") from None
+
+
+def tenant_reap_abandoned(*, slugs: list[str] | None = None) -> list[str]:
+    """Remove tenants whose provisioning died midway: their row and any file. Return them.
+
+    Only rows never activated and older than TENANT_PROVISIONING_TIMEOUT qualify, so a
+    provisioning still running, or a served tenant in the middle of a rename or
+    restore, is never touched.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.TENANT_PROVISIONING_TIMEOUT)
+    abandoned = Tenant.objects.filter(
+        status=Status.PROVISIONING, activated_at__isnull=True, created_at__lte=cutoff
+    )
+    if slugs is not None:
+        abandoned = abandoned.filter(slug__in=slugs)
+    reaped = []
+    for tenant in abandoned:
+        delete_database_files(tenant.slug)
+        for leftover in data_dir().glob(f".{tenant.slug}.sqlite3.*.tmp*"):
+            leftover.unlink(missing_ok=True)
+        Tenant.objects.filter(pk=tenant.pk, status=Status.PROVISIONING).delete()
+        reaped.append(tenant.slug)
+    return reaped
 
 
 def _admin_create(*, email: str, password: str) -> None:
@@ -152,7 +182,7 @@ def tenant_resume(*, tenant: Tenant) -> None:
 
 def _status_set(*, tenant: Tenant, status: str) -> None:
     tenant.status = status
-    tenant.save(update_fields=["status", "deleted_at", "updated_at"])
+    tenant.save(update_fields=["status", "deleted_at", "activated_at", "updated_at"])
 
 
 def _require_database(tenant: Tenant, action: str) -> None:
@@ -180,7 +210,11 @@ def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
 
 
 def tenant_purge() -> list[str]:
-    """Remove trash older than the retention period and free the deleted tenants' slugs."""
+    """Remove trash older than the retention period and free the deleted tenants' slugs.
+
+    Tenants whose provisioning died midway are cleared too.
+    """
+    tenant_reap_abandoned()
     cutoff = timezone.now() - timedelta(days=settings.TENANT_TRASH_RETENTION_DAYS)
     removed = []
     for folder in trash.trashed_before(cutoff):

@@ -27,6 +27,12 @@ QUIRE_URL_SCHEME = env("QUIRE_URL_SCHEME", default="https")
 QUIRE_URL_PORT = env("QUIRE_URL_PORT", default="")
 TENANTS_DATA_DIR = project_path(env("TENANTS_DATA_DIR", default="tenants_data/"))
 TENANT_DB_TIMEOUT = env.float("TENANT_DB_TIMEOUT", default=5.0)
+# Storage cap of a tenant database (a plan may set its own), and the longest a query may
+# run during a request before SQLite interrupts it.
+TENANT_MAX_DB_BYTES = env.int("TENANT_MAX_DB_MB", default=1024) * 1024 * 1024
+TENANT_QUERY_TIMEOUT = env.float("TENANT_QUERY_TIMEOUT", default=5.0)
+# Seconds after which a provisioning that never finished counts as dead (it takes ms).
+TENANT_PROVISIONING_TIMEOUT = env.int("TENANT_PROVISIONING_TIMEOUT", default=60)
 # Open tenant connections kept per process (each holds 3 file descriptors: db, -wal, -shm).
 TENANT_MAX_OPEN_CONNECTIONS = env.int("TENANT_MAX_OPEN_CONNECTIONS", default=256)
 # Folder of the pre-migrated template databases (default: TENANTS_DATA_DIR/.templates).
@@ -85,8 +91,8 @@ SHARED_APPS = [
     "apps.tenancy",
     "apps.onboarding",
 ]
-# Product apps without models of their own.
-PRODUCT_APPS = ["apps.workspace"]
+# Apps without models of their own.
+PRODUCT_APPS = ["apps.core", "apps.workspace"]
 
 ALLOWED_HOSTS = ["." + QUIRE_BASE_DOMAIN]  # the apex and every subdomain
 
@@ -100,7 +106,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.tenancy.health.HealthCheckMiddleware",
+    "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,6 +155,12 @@ DATABASE_ROUTERS = ["apps.tenancy.router.TenantRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -172,18 +187,52 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = project_path(env("DJANGO_STATIC_ROOT", default="staticfiles"))
+MEDIA_URL = "media/"
+MEDIA_ROOT = project_path(env("DJANGO_MEDIA_ROOT", default="tenants_data/.media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "apps.tenancy.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Shared by the processes of one machine; keys carry the tenant (apps.tenancy.cache).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(project_path(env("DJANGO_CACHE_DIR", default="tenants_data/.cache"))),
+        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+    }
+}
+# Failed sign-ins allowed per workspace and client address in the window, before 429.
+QUIRE_LOGIN_ATTEMPTS = env.int("QUIRE_LOGIN_ATTEMPTS", default=10)
+QUIRE_LOGIN_WINDOW_SECONDS = env.int("QUIRE_LOGIN_WINDOW_SECONDS", default=300)
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
 
+# Only our own static files and pages: no inline script, no other origin. Forms may post
+# to (and redirect to) the workspaces' subdomains.
+QUIRE_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    f"frame-ancestors 'none'; form-action 'self' *.{QUIRE_BASE_DOMAIN}:*"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "apps.core.logging.RequestContextFilter"}},
+    "formatters": {
+        "tenant": {
+            "format": "%(asctime)s %(levelname)s [%(tenant)s %(request_id)s] %(name)s: %(message)s"
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_context"],
+            "formatter": "tenant",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }

@@ -19,6 +19,12 @@ DATABASES["default"]["TEST"] = {
     "NAME": str(Path(tempfile.gettempdir()) / "quire-test-catalog.sqlite3")
 }
 # A fixture in tests/conftest.py points TENANTS_DATA_DIR at a fresh folder per test.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+    }
+}
 # Serve static files from static/ without collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
