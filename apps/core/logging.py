@@ -9,10 +9,15 @@ from apps.tenancy.context import get_current_tenant
 
 
 class RequestContextFilter(logging.Filter):
-    """Set record.tenant (the active tenant's slug, or '-') and record.request_id."""
+    """Set record.tenant (the active tenant's slug, or '-') and record.request_id.
+
+    Django logs a request's outcome ("Not Found", errors) after the middleware has
+    finished; those records carry the request, whose environ still says both.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         tenant = get_current_tenant()
-        record.tenant = tenant.slug if tenant is not None else "-"
-        record.request_id = get_request_id()
+        meta = getattr(getattr(record, "request", None), "META", {})
+        record.tenant = tenant.slug if tenant is not None else meta.get("quire.tenant", "-")
+        record.request_id = meta.get("quire.request_id") or get_request_id()
         return True

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from django.conf import settings
@@ -73,11 +73,20 @@ class TenantDatabaseWrapper(DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         self.opened_inode = os.stat(self.tenant_path).st_ino
+        self._apply_cap(connection)
+        connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
+        return connection
+
+    def set_max_bytes(self, max_bytes: int | None) -> None:
+        """Change the storage cap, at once if the connection is open (a plan changed)."""
+        self.max_bytes = max_bytes
+        if self.connection is not None:
+            self._apply_cap(self.connection)
+
+    def _apply_cap(self, connection: sqlite3.Connection) -> None:
         if self.max_bytes:
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
             connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
-        connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
-        return connection
 
     def _start_query_clock(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -263,11 +272,14 @@ def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
 def open_alias(alias: str, path: Path, *, max_bytes: int | None = None) -> str:
     """Create (or reuse) this thread's connection object for a tenant alias."""
     opened = _opened_aliases()
+    cap = max_bytes or settings.TENANT_MAX_DB_BYTES
     if alias in opened:
         opened.move_to_end(alias)
+        wrapper = cast(TenantDatabaseWrapper, connections[alias])
+        if wrapper.max_bytes != cap:
+            wrapper.set_max_bytes(cap)
         return alias
     _make_room(opened)
-    cap = max_bytes or settings.TENANT_MAX_DB_BYTES
     wrapper = TenantDatabaseWrapper(connection_settings(path), alias, path=path, max_bytes=cap)
     connections[alias] = wrapper
     opened[alias] = None
