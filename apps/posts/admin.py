@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.posts.markdown import render_markdown
+from apps.posts.markdown import excerpt, render_markdown
 from apps.posts.models import Comment, Post, Tag
 
 
@@ -16,6 +16,7 @@ class PostAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Post, form: Any, change: bool) -> None:
         obj.body_html = render_markdown(obj.body)  # the pages show the rendered HTML
+        obj.excerpt = excerpt(obj.body_html)
         super().save_model(request, obj, form, change)
 
 

@@ -20,6 +20,7 @@ class Post(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(help_text="Markdown.")
     body_html = models.TextField(editable=False, default="")
+    excerpt = models.TextField(editable=False, default="")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="posts"
     )

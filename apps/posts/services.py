@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.posts.markdown import render_markdown
+from apps.posts.markdown import excerpt, render_markdown
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy.exceptions import ApplicationError
 
@@ -43,8 +43,9 @@ def parse_tags(text: str) -> list[str]:
 @transaction.atomic
 def post_create(*, author: User, title: str, body: str, tags: list[str] | None = None) -> Post:
     """Publish a post by this author in the current workspace."""
+    html = render_markdown(body)
     post = Post.objects.create(
-        author=author, title=title.strip(), body=body, body_html=render_markdown(body)
+        author=author, title=title.strip(), body=body, body_html=html, excerpt=excerpt(html)
     )
     _tags_set(post, tags or [])
     return post
@@ -56,8 +57,9 @@ def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str
     _require_change(user, post.author_id, "edit this post")
     post.title, post.body = title.strip(), body
     post.body_html = render_markdown(body)
+    post.excerpt = excerpt(post.body_html)
     post.edited_at = timezone.now()
-    post.save(update_fields=["title", "body", "body_html", "edited_at"])
+    post.save(update_fields=["title", "body", "body_html", "excerpt", "edited_at"])
     _tags_set(post, tags)
     return post
 

@@ -146,6 +146,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = str(project_path(DATABASES["default"]["NAME"]))
+    # Keep the connection: reopening a WAL database on every request costs more than the
+    # query, and closing the last connection checkpoints the file under an exclusive lock.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": TENANT_DB_TIMEOUT,

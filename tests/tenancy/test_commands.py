@@ -1,10 +1,12 @@
 import json
 import sqlite3
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+import apps.posts.migrations as posts_migrations
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path, release_all, tenant_alias
 from apps.tenancy.models import Tenant
@@ -19,9 +21,16 @@ def run(*args: str) -> str:
 def unapply_posts_migration(slug: str) -> None:
     """Roll a tenant back by one posts migration, as a tenant left behind would be."""
     tenant = Tenant.objects.get(slug=slug)
+    folder = Path(posts_migrations.__file__).parent
+    previous = sorted(path.stem for path in folder.glob("[0-9][0-9][0-9][0-9]_*.py"))[-2]
     with tenant_context(tenant):
         call_command(
-            "migrate", "posts", "0002", database=tenant_alias(slug), verbosity=0, stdout=StringIO()
+            "migrate",
+            "posts",
+            previous,
+            database=tenant_alias(slug),
+            verbosity=0,
+            stdout=StringIO(),
         )
     release_all()
 

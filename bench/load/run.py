@@ -1,0 +1,307 @@
+"""Load, concurrency and memory, measured against gunicorn with production settings.
+
+    .venv/bin/python bench/load/run.py [--tenants 1000] [--posts 200] [--duration 15]
+                                       [--touch 10000] [--workers 4] [--threads 4]
+
+Needs wrk (Debian: apt-get install wrk). Everything runs on 127.0.0.1 in a temporary
+folder; every load is bounded in time. Prints one JSON line per scenario:
+  read        GET the post list (20 posts) of random workspaces
+  mixed       90% reads, 10% new posts, random workspaces
+  writers     16 connections writing posts to ONE workspace
+  single-read the read scenario against Quire configured for one workspace whose file
+              is the only database (no tenant switching), and the overhead ratio
+  touch       one worker's memory after serving each of --touch workspaces once
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--touch", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="quire-load-"))
+    port = free_port()
+    env = server_env(work, port, args)
+    try:
+        prepare(env, work, port, args)
+        multi_read = run_server_scenarios(env, work, port, args)
+        single_read = run_single(env, work, port, args)
+        emit(
+            {
+                "scenario": "tenancy overhead",
+                "multi_rps": multi_read["rps"],
+                "single_rps": single_read["rps"],
+                "overhead_pct": round(100 * (1 - multi_read["rps"] / single_read["rps"]), 1),
+            }
+        )
+        if args.touch:
+            touch_many(env, work, port, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": f"sqlite:///{work / 'catalog.sqlite3'}",
+        "TENANTS_DATA_DIR": str(work / "tenants"),
+        "DJANGO_CACHE_DIR": str(work / "cache"),
+        "DJANGO_STATIC_ROOT": str(work / "static"),
+        "QUIRE_URL_PORT": str(port),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
+        "GUNICORN_ACCESS_LOG": "",
+    }
+
+
+def prepare(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> None:
+    manage(env, "migrate", "--no-input")
+    manage(env, "collectstatic", "--no-input", "-v0")
+    started = time.perf_counter()
+    seed(env, work, port, args.tenants, args.posts)
+    emit(
+        {
+            "scenario": "seed",
+            "tenants": args.tenants,
+            "posts_each": args.posts,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
+
+
+def seed(
+    env: dict[str, str], work: Path, port: int, tenants: int, posts: int, first: int = 0
+) -> None:
+    subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "bench/load/seed.py"),
+            "--tenants",
+            str(tenants),
+            "--posts",
+            str(posts),
+            "--host-suffix",
+            f"localhost:{port}",
+            "--targets",
+            str(work / "targets.txt"),
+            "--first",
+            str(first),
+        ],
+        env=env,
+        check=True,
+    )
+
+
+def run_server_scenarios(
+    env: dict[str, str], work: Path, port: int, args: argparse.Namespace
+) -> dict:
+    targets = work / "targets.txt"
+    one = work / "one-target.txt"
+    one.write_text(targets.read_text().splitlines()[0] + "\n")
+    with Server(env, work / "multi.log") as server:
+        warm_up(server, targets, args)
+        read = load(server, "read", targets, 0.0, args)
+        load(server, "mixed (90% read, 10% write)", targets, 0.1, args)
+        load(server, f"{args.connections} writers on one workspace", one, 1.0, args)
+    return read
+
+
+def run_single(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> dict:
+    database = work / "single.sqlite3"
+    shutil.copy(work / "tenants" / "load-00000.sqlite3", database)
+    line = (work / "targets.txt").read_text().splitlines()[-1].split()
+    single_targets = work / "single-targets.txt"
+    single_targets.write_text(f"localhost:{port} {line[1]} {line[2]}\n")
+    single_env = {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "bench.load.single_settings",
+        "QUIRE_SINGLE_DATABASE": str(database),
+    }
+    with Server(single_env, work / "single.log") as server:
+        warm_up(server, single_targets, args)
+        return load(server, "read, single database (no tenancy)", single_targets, 0.0, args)
+
+
+def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> None:
+    """Make --touch workspaces exist, then have ONE worker serve each once; report its memory."""
+    if args.touch > args.tenants:
+        seed(env, work, port, args.touch, args.posts, first=args.tenants)
+    lines = (work / "targets.txt").read_text().splitlines()[: args.touch]
+    touch_env = {**env, "GUNICORN_WORKERS": "1"}
+    with Server(touch_env, work / "touch.log") as server:
+        started = time.perf_counter()
+        failures = 0
+        for line in lines:
+            host, cookie, _csrf = line.split()
+            status = get(port, host, cookie)
+            failures += status != 200
+        emit(
+            {
+                "scenario": "touch",
+                "tenants_served": len(lines),
+                "non_200": failures,
+                "seconds": round(time.perf_counter() - started, 1),
+                "worker_rss_mb": server.worker_rss_mb(),
+            }
+        )
+
+
+def warm_up(server: Server, targets: Path, args: argparse.Namespace) -> None:
+    """Read load that is not recorded: workers start, templates compile, files open."""
+    wrk(server, targets, 0.0, args.connections, max(3, args.duration // 3))
+
+
+def wrk(server: Server, targets: Path, write_share: float, connections: int, seconds: int) -> str:
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench/load/targets.lua"),
+            f"http://127.0.0.1:{server.port}/",
+        ],
+        env={**os.environ, "QUIRE_TARGETS": str(targets), "QUIRE_WRITE_SHARE": str(write_share)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def load(
+    server: Server, name: str, targets: Path, write_share: float, args: argparse.Namespace
+) -> dict:
+    locked_before = server.count_in_log("database is locked")
+    errors_before = server.count_in_log("Internal Server Error")
+    output = wrk(server, targets, write_share, args.connections, args.duration)
+    found = re.search(r"QUIRE_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", output)
+    if found is None:
+        sys.exit(f"wrk printed no result:\n{output}")
+    requests, bad_status, socket_errors, p50, p99, duration_us = map(int, found.groups())
+    record = {
+        "scenario": name,
+        "rps": round(requests / (duration_us / 1e6), 1),
+        "p50_ms": round(p50 / 1000, 2),
+        "p99_ms": round(p99 / 1000, 2),
+        "requests": requests,
+        "error_responses": bad_status,
+        "socket_errors": socket_errors,
+        "server_errors_logged": server.count_in_log("Internal Server Error") - errors_before,
+        "database_locked": server.count_in_log("database is locked") - locked_before,
+        "worker_rss_mb": server.worker_rss_mb(),
+    }
+    emit(record)
+    return record
+
+
+class Server:
+    """gunicorn (config/gunicorn.py) in the background, stopped on exit."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
+
+    def __enter__(self) -> Server:
+        self.handle = open(self.log, "w")
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.py"), "config.wsgi"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while get(self.port, "localhost", "", "/healthz") != 200:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                sys.exit(f"gunicorn did not start; see {self.log}")
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.handle.close()
+
+    def worker_rss_mb(self) -> float:
+        children = (
+            Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        )
+        sizes = []
+        for pid in children:
+            status = Path(f"/proc/{pid}/status").read_text()
+            sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+        return round(max(sizes), 1) if sizes else 0.0
+
+    def count_in_log(self, text: str) -> int:
+        self.handle.flush()
+        return self.log.read_text(errors="replace").count(text)
+
+
+def get(port: int, host: str, cookie: str, path: str = "/") -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": host, "Cookie": cookie})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        connection.close()
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def emit(record: dict) -> None:
+    print(json.dumps({"bench": "load", **record}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
