@@ -7,6 +7,7 @@ hold a whole process. SIGHUP reloads gracefully (new workers start before old on
 
 import multiprocessing
 import os
+import resource
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -20,6 +21,12 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
 # The tenant slug and request id come from the request environ, set by Quire's middleware.
+# Each open tenant database holds three file descriptors (the file, -wal, -shm): let the
+# workers use the hard limit, so TENANT_MAX_OPEN_CONNECTIONS can match the working set.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _hard != resource.RLIM_INFINITY and _soft < _hard:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+
 access_log_format = (
     '%(h)s [%({quire.tenant}e)s %({quire.request_id}e)s] "%(r)s" %(s)s %(b)s %(M)sms'
 )

@@ -6,6 +6,7 @@
 Needs wrk (Debian: apt-get install wrk). Everything runs on 127.0.0.1 in a temporary
 folder; every load is bounded in time. Prints one JSON line per scenario:
   read        GET the post list (20 posts) of random workspaces
+  read, all on one workspace   the same, every request to one workspace (routing cost only)
   mixed       90% reads, 10% new posts, random workspaces
   writers     16 connections writing posts to ONE workspace
   single-read the read scenario against Quire configured for one workspace whose file
@@ -43,7 +44,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--touch", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="per worker (the baseline used 1)")
+    parser.add_argument(
+        "--connection-cap",
+        type=int,
+        default=0,
+        help="TENANT_MAX_OPEN_CONNECTIONS for the load scenarios (default: tenants + 100)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -52,20 +59,26 @@ def main() -> None:
     env = server_env(work, port, args)
     try:
         prepare(env, work, port, args)
-        multi_read = run_server_scenarios(env, work, port, args)
-        single_read = run_single(env, work, port, args)
+        multi = run_server_scenarios(env, work, port, args)
+        single = run_single(env, work, port, args)
         emit(
             {
-                "scenario": "tenancy overhead",
-                "multi_rps": multi_read["rps"],
-                "single_rps": single_read["rps"],
-                "overhead_pct": round(100 * (1 - multi_read["rps"] / single_read["rps"]), 1),
+                "scenario": "tenancy overhead vs the single-database run",
+                "single_rps": single["rps"],
+                "one_workspace_rps": multi["routed"]["rps"],
+                "routing_overhead_pct": overhead(multi["routed"], single),
+                "spread_rps": multi["spread"]["rps"],
+                "spread_overhead_pct": overhead(multi["spread"], single),
             }
         )
         if args.touch:
             touch_many(env, work, port, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def overhead(measured: dict, baseline: dict) -> float:
+    return round(100 * (1 - measured["rps"] / baseline["rps"]), 1)
 
 
 def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str]:
@@ -86,6 +99,7 @@ def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
         "GUNICORN_ACCESS_LOG": "",
+        "TENANT_MAX_OPEN_CONNECTIONS": str(args.connection_cap or args.tenants + 100),
     }
 
 
@@ -136,9 +150,10 @@ def run_server_scenarios(
     with Server(env, work / "multi.log") as server:
         warm_up(server, targets, args)
         read = load(server, "read", targets, 0.0, args)
+        routed = load(server, "read, all on one workspace", one, 0.0, args)
         load(server, "mixed (90% read, 10% write)", targets, 0.1, args)
         load(server, f"{args.connections} writers on one workspace", one, 1.0, args)
-    return read
+    return {"spread": read, "routed": routed}
 
 
 def run_single(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> dict:
@@ -162,7 +177,10 @@ def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namesp
     if args.touch > args.tenants:
         seed(env, work, port, args.touch, args.posts, first=args.tenants)
     lines = (work / "targets.txt").read_text().splitlines()[: args.touch]
+    # One worker with the default connection cap: memory must stay flat however many
+    # workspaces it serves.
     touch_env = {**env, "GUNICORN_WORKERS": "1"}
+    del touch_env["TENANT_MAX_OPEN_CONNECTIONS"]
     with Server(touch_env, work / "touch.log") as server:
         started = time.perf_counter()
         failures = 0
@@ -175,6 +193,8 @@ def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namesp
                 "scenario": "touch",
                 "tenants_served": len(lines),
                 "non_200": failures,
+                "threads": args.threads,
+                "connection_cap": "default",
                 "seconds": round(time.perf_counter() - started, 1),
                 "worker_rss_mb": server.worker_rss_mb(),
             }
