@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from apps.tenancy.exceptions import (
 )
 from apps.tenancy.migrator import migrate_database, migrate_file
 from apps.tenancy.models import Tenant
+from apps.tenancy.replication import replica_restore
 from apps.tenancy.slugs import validate_slug
 from apps.tenancy.template import template_path
 
@@ -311,6 +312,30 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
         return RestoreResult(tenant=tenant, created=False, replaced=replaced, migrated=migrated)
     finally:
         for path in (staged, *companions(staged)):
+            path.unlink(missing_ok=True)
+
+
+def tenant_restore_from_replica(
+    *,
+    slug: str,
+    target_slug: str | None = None,
+    timestamp: datetime | None = None,
+    txid: int | None = None,
+    name: str | None = None,
+) -> RestoreResult:
+    """Restore a tenant from its Litestream replica, latest or at a point in time.
+
+    Into ``target_slug`` (a new tenant, a branch) when given, else in place; either way
+    through ``tenant_restore``, so the same checks and undo apply.
+    """
+    target = target_slug or slug
+    validate_slug(target)
+    fetched = scratch_path(database_path(target)).with_suffix(".replica")
+    try:
+        replica_restore(slug=slug, destination=fetched, timestamp=timestamp, txid=txid)
+        return tenant_restore(slug=target, source=fetched, name=name)
+    finally:
+        for path in (fetched, *companions(fetched)):
             path.unlink(missing_ok=True)
 
 

@@ -78,6 +78,21 @@ TENANT_RESERVED_SLUGS = frozenset(
     }
 )
 
+# Replication with Litestream (one process per machine, watching the tenants folder).
+# QUIRE_REPLICA_TYPE: "file" (a folder, for one machine) or "s3" (S3-compatible storage).
+QUIRE_REPLICATION = env.bool("QUIRE_REPLICATION", default=False)
+QUIRE_REPLICA_TYPE = env("QUIRE_REPLICA_TYPE", default="file")
+QUIRE_REPLICA_PATH = project_path(env("QUIRE_REPLICA_PATH", default="replicas/"))
+QUIRE_REPLICA_SYNC_INTERVAL = env("QUIRE_REPLICA_SYNC_INTERVAL", default="1s")
+# How often Litestream compacts new changes into level 1: the point-in-time resolution.
+QUIRE_REPLICA_PITR_INTERVAL = env("QUIRE_REPLICA_PITR_INTERVAL", default="10s")
+QUIRE_S3_BUCKET = env("QUIRE_S3_BUCKET", default="")
+QUIRE_S3_PREFIX = env("QUIRE_S3_PREFIX", default="quire")
+QUIRE_S3_ENDPOINT = env("QUIRE_S3_ENDPOINT", default="")
+QUIRE_S3_REGION = env("QUIRE_S3_REGION", default="us-east-1")
+QUIRE_S3_ACCESS_KEY_ID = env("QUIRE_S3_ACCESS_KEY_ID", default="")
+QUIRE_S3_SECRET_ACCESS_KEY = env("QUIRE_S3_SECRET_ACCESS_KEY", default="")
+
 # Apps whose tables live in each tenant's file, and apps whose tables live in the catalog.
 TENANT_APPS = [
     "django.contrib.contenttypes",
