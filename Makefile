@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run serve test setup lint typecheck check-python clean screenshots
+.PHONY: run serve serve-replicated test setup lint typecheck check-python clean screenshots
 
 run: setup
 	$(MANAGE) migrate --no-input
@@ -25,6 +25,20 @@ serve: setup
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input -v0
 	$(SERVE_ENV) $(MANAGE) demo_workspace
 	$(SERVE_ENV) $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
+
+# make serve, plus Litestream replicating every database (QUIRE_REPLICA_* settings; a
+# folder by default). Ctrl-C stops gunicorn and Litestream (which syncs before it exits).
+LITESTREAM_CONFIG := tenants_data/.litestream.yml
+
+serve-replicated: setup
+	@test -n "$$($(SERVE_ENV) sh -c 'echo $$DJANGO_SECRET_KEY')" || { echo "Set DJANGO_SECRET_KEY in .env or the environment (see .env.example)"; exit 1; }
+	$(SERVE_ENV) $(MANAGE) migrate --no-input
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input -v0
+	$(SERVE_ENV) $(MANAGE) demo_workspace
+	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) litestream_config -o $(LITESTREAM_CONFIG)
+	@env -u AWS_CA_BUNDLE $(BIN)/litestream replicate -config $(LITESTREAM_CONFIG) & LITESTREAM=$$!; \
+	trap 'kill $$LITESTREAM 2>/dev/null; wait $$LITESTREAM' EXIT INT TERM; \
+	$(SERVE_ENV) QUIRE_REPLICATION=true $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 test: setup lint typecheck
 	$(BIN)/pytest

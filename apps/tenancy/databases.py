@@ -12,6 +12,7 @@ tenants with bounded memory and file descriptors.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -133,6 +134,11 @@ def database_files(slug: str) -> list[Path]:
     return [path, *companions(path)]
 
 
+def replication_state_dir(slug: str) -> Path:
+    """Return the folder where Litestream keeps its local state for a tenant's file."""
+    return data_dir() / f".{slug}.sqlite3-litestream"
+
+
 def sqlite_uri(path: Path, mode: str = "rw") -> str:
     """Return a SQLite URI that opens this file without ever creating it."""
     return f"file:{quote(str(path))}?mode={mode}"
@@ -240,10 +246,11 @@ def integrity_errors(path: Path) -> list[str]:
 
 
 def delete_database_files(slug: str) -> None:
-    """Delete the tenant's database file and its companions, if present."""
+    """Delete the tenant's database file, its companions and replication state, if present."""
     release(slug)
     for path in database_files(slug):
         path.unlink(missing_ok=True)
+    shutil.rmtree(replication_state_dir(slug), ignore_errors=True)
 
 
 def _exists(slug: str, path: Path) -> TenantDatabaseExists:

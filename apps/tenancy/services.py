@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from apps.tenancy.databases import (
     integrity_errors,
     place,
     release,
+    replication_state_dir,
     require_database_file,
     scratch_path,
     snapshot,
@@ -254,6 +256,9 @@ def _move_files(old_slug: str, new_slug: str) -> None:
     for source, target in zip(database_files(old_slug), database_files(new_slug), strict=True):
         if source.exists():
             source.rename(target)
+    # Under its new name the file is a new database to Litestream: a fresh replica starts
+    # there, and the old name's replica stays for restores.
+    shutil.rmtree(replication_state_dir(old_slug), ignore_errors=True)
 
 
 # Backups, exports and restores ------------------------------------------------------

@@ -6,7 +6,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apps.tenancy.databases import data_dir, database_files, release
+from apps.tenancy.databases import data_dir, database_files, release, replication_state_dir
 
 TRASH_DIR_NAME = ".trash"
 STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -30,6 +30,10 @@ def move_to_trash(slug: str, label: str, when: datetime) -> Path:
     for path in database_files(slug):
         if path.exists():
             path.rename(folder / path.name)
+    # Litestream's local state follows the file; the replica itself stays, for restores.
+    state = replication_state_dir(slug)
+    if state.exists():
+        state.rename(folder / state.name)
     return folder
 
 
