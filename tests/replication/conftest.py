@@ -35,10 +35,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="package")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start SeaweedFS on 127.0.0.1 with one bucket and one key pair; yield its S3 URL."""
-    folder = tmp_path_factory.mktemp("seaweedfs")
+def start_seaweedfs(folder: Path) -> tuple[str, subprocess.Popen]:
+    """Start SeaweedFS on 127.0.0.1 with one bucket and one key pair; return its S3 URL.
+
+    Every port is a free loopback port; the caller terminates the process.
+    """
     (folder / "s3.json").write_text(IDENTITIES)
     s3_port = free_port()
     ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
@@ -56,20 +57,22 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         *(f"-{name}.port={port}" for name, port in ports.items()),
         *(f"-{name}.port.grpc={port}" for name, port in grpc.items() if name != "s3"),
     ]
-    endpoint = f"http://127.0.0.1:{s3_port}"
-    with open(folder / "weed.log", "w") as log:
+    log = folder / "weed.log"
+    with open(log, "w") as output:
         server = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-        try:
-            wait_for_s3(endpoint, server, folder / "weed.log")
-            yield endpoint
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    try:
+        wait_for_s3(endpoint, server, log)
+    except BaseException:
+        server.terminate()
+        raise
+    return endpoint, server
 
 
 def wait_for_s3(endpoint: str, server: subprocess.Popen, log: Path) -> None:
+    """Wait until the S3 API answers (403 without a signature is an answer)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -77,12 +80,23 @@ def wait_for_s3(endpoint: str, server: subprocess.Popen, log: Path) -> None:
         try:
             urllib.request.urlopen(f"{endpoint}/{BUCKET}", timeout=1)  # noqa: S310 (loopback)
         except urllib.error.HTTPError:
-            return  # the S3 API answers (403 without a signature)
+            return
         except OSError:
             time.sleep(0.3)
             continue
         return
     raise RuntimeError(f"weed mini did not answer; see {log}")
+
+
+@pytest.fixture(scope="package")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SeaweedFS S3 endpoint for the replication tests."""
+    endpoint, server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture
