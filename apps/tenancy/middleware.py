@@ -75,6 +75,8 @@ class TenantMiddleware:
         self, request: HttpRequest, slug: str, tenant: Tenant | None
     ) -> Tenant | HttpResponse:
         """Return the tenant to serve, or the answer for one requests may not reach."""
+        if tenant is not None and tenant.home_node not in ("", settings.QUIRE_NODE_ID):
+            return self.tenant_elsewhere(request, tenant)
         if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
             return self.tenant_suspended(request, tenant)
         if tenant is None or not tenant.is_servable:
@@ -104,6 +106,16 @@ class TenantMiddleware:
         if message == "interrupted":
             return render(request, "tenancy/query_timeout.html", status=503)
         return None
+
+    def tenant_elsewhere(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
+        """Answer a tenant homed on another node: a retryable 503, never a local stale copy.
+
+        The proxy's host map sends the next try to the home node.
+        """
+        response = render(request, "tenancy/elsewhere.html", status=503)
+        response["Retry-After"] = "1"
+        response["X-Quire-Home-Node"] = tenant.home_node
+        return response
 
     def tenant_suspended(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
         """Answer a suspended tenant: 403 with the "suspended" page; no data is read."""

@@ -18,6 +18,8 @@ class Tenant(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Set once, when provisioning finished: a provisioning row without it was never served.
     activated_at = models.DateTimeField(null=True, blank=True)
+    # The node (QUIRE_NODE_ID) that serves this tenant; empty: any node (one machine).
+    home_node = models.CharField(max_length=63, blank=True, default="")
     # The plan's storage cap in bytes; empty means TENANT_MAX_DB_BYTES.
     max_db_bytes = models.BigIntegerField(null=True, blank=True)
 

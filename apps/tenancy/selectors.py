@@ -29,7 +29,7 @@ def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
 
 
-_FIELDS = ["id", "slug", "name", "status", "max_db_bytes"]
+_FIELDS = ["id", "slug", "name", "status", "home_node", "max_db_bytes"]
 
 
 @lru_cache(maxsize=4)

@@ -105,7 +105,9 @@ def _tenant_claim(*, slug: str, name: str) -> Tenant:
     tenant_reap_abandoned(slugs=[slug])
     try:
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            return Tenant.objects.create(slug=slug, name=name, status=Status.PROVISIONING)
+            return Tenant.objects.create(
+                slug=slug, name=name, status=Status.PROVISIONING, home_node=settings.QUIRE_NODE_ID
+            )
     except IntegrityError:
         raise SlugTaken(f"The subdomain '{slug}' is already taken.") from None
 
@@ -344,6 +346,13 @@ def tenant_restore_from_replica(
             path.unlink(missing_ok=True)
 
 
+def tenant_adopt(*, tenant: Tenant) -> RestoreResult:
+    """Rebuild here, from its replica, a tenant whose home node was lost; home it here."""
+    result = tenant_restore_from_replica(slug=tenant.slug)
+    Tenant.objects.filter(pk=tenant.pk).update(home_node=settings.QUIRE_NODE_ID)
+    return result
+
+
 def _stage(source: Path, staged: Path) -> None:
     """Copy a SQLite file, or load a SQL dump, into a staging file."""
     if not source.is_file():
@@ -380,13 +389,15 @@ def _check_restorable(staged: Path) -> None:
         raise RestoreRefused("The file is not a Quire tenant database (no migration ledger).")
 
 
-def _swap(tenant: Tenant, staged: Path) -> Path:
+def _swap(tenant: Tenant, staged: Path) -> Path | None:
     """Replace a tenant's files with a staged database; keep the old ones in the trash."""
     _require_database(tenant, "restored in place")
     status = tenant.status
     _status_set(tenant=tenant, status=Status.PROVISIONING)  # not served while files swap
     try:
-        replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now())
+        replaced = None
+        if database_path(tenant.slug).exists():
+            replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now())
         place(staged, database_path(tenant.slug))
     finally:
         _status_set(tenant=tenant, status=status)

@@ -78,6 +78,10 @@ TENANT_RESERVED_SLUGS = frozenset(
     }
 )
 
+# This process's machine. Each tenant is served by its home node only; a new tenant is
+# homed on the node that provisions it.
+QUIRE_NODE_ID = env("QUIRE_NODE_ID", default="node-1")
+
 # Replication with Litestream (one process per machine, watching the tenants folder).
 # QUIRE_REPLICA_TYPE: "file" (a folder, for one machine) or "s3" (S3-compatible storage).
 QUIRE_REPLICATION = env.bool("QUIRE_REPLICATION", default=False)

@@ -52,6 +52,7 @@ class Command(TenantCommand):
             "slug": tenant.slug,
             "name": tenant.name,
             "status": tenant.status,
+            "home_node": tenant.home_node,
             "size_bytes": tenant_database_size(tenant=tenant),
             "migrations": self.migration_state(tenant),
             "last_activity": last.isoformat() if last else None,

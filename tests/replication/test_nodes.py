@@ -1,0 +1,86 @@
+"""Tenants have a home node; a lost node's tenants are rebuilt elsewhere from replicas."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.accounts.models import User
+from apps.posts.services import post_create
+from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import database_files, database_path, release_all
+from apps.tenancy.models import Tenant
+from apps.tenancy.replication import replication_position
+from tests.conftest import admin_email, host
+
+
+def test_new_tenants_are_homed_on_the_node_that_creates_them(make_tenant, settings):
+    settings.QUIRE_NODE_ID = "node-7"
+    assert make_tenant("acme").home_node == "node-7"
+
+
+def test_a_tenant_homed_elsewhere_gets_a_retryable_503_never_local_data(client, make_tenant):
+    make_tenant("acme")
+    Tenant.objects.filter(slug="acme").update(home_node="node-2")
+    response = client.get("/", HTTP_HOST=host("acme"))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response["X-Quire-Home-Node"] == "node-2"
+    assert b"served from another machine" in response.content
+
+
+def test_restore_node_refuses_this_node(db):
+    with pytest.raises(CommandError, match="'node-1' is this node"):
+        call_command("restore_node", "--from", "node-1", stdout=StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_nodes_tenants_are_rebuilt_here_from_replicas(
+    make_tenant, litestream, client, sign_in
+):
+    acme, beta = make_tenant("acme"), make_tenant("beta")
+    with tenant_context(acme):
+        author = User.objects.get(email=admin_email("acme"))
+        for n in range(12):
+            post_create(author=author, title=f"kept {n}", body="x")
+    wait_for_replica("acme", posts=12)
+    # node-2 is lost: acme lived there, so this machine has none of its files.
+    release_all()
+    Tenant.objects.filter(slug="acme").update(home_node="node-2")
+    for path in database_files("acme"):
+        path.unlink(missing_ok=True)
+
+    output = StringIO()
+    call_command("restore_node", "--from", "node-2", stdout=output)
+    assert "acme: restored here" in output.getvalue()
+    assert "1 of 1 tenant(s) of 'node-2' now on 'node-1'." in output.getvalue()
+    assert Tenant.objects.get(slug="acme").home_node == "node-1"
+    with sqlite3.connect(database_path("acme")) as raw:
+        assert raw.execute("SELECT count(*) FROM posts_post").fetchone() == (12,)
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    sign_in(client, Tenant.objects.get(slug="acme"))
+    assert b"kept 11" in client.get("/", HTTP_HOST=host("acme")).content
+    assert Tenant.objects.get(slug="beta").home_node == beta.home_node
+
+
+def wait_for_replica(slug: str, posts: int, timeout: float = 15) -> None:
+    """Wait until a restore of the replica would hold this many posts."""
+    from apps.tenancy.replication import replica_restore
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replication_position(slug=slug).replica_txid:
+            probe = database_path(slug).with_name(f".{slug}.probe")
+            try:
+                replica_restore(slug=slug, destination=probe)
+                with sqlite3.connect(probe) as raw:
+                    if raw.execute("SELECT count(*) FROM posts_post").fetchone()[0] >= posts:
+                        return
+            finally:
+                probe.unlink(missing_ok=True)
+        time.sleep(0.3)
+    raise AssertionError(f"the replica of '{slug}' never held {posts} posts")
