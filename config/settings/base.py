@@ -165,14 +165,18 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = str(project_path(DATABASES["default"]["NAME"]))
-    # Keep the connection: reopening a WAL database on every request costs more than the
-    # query, and closing the last connection checkpoints the file under an exclusive lock.
-    DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": TENANT_DB_TIMEOUT,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     }
+    # Keep the connection: reopening a WAL database on every request costs more than the
+    # query, and closing the last connection checkpoints the file under an exclusive lock.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+else:
+    # A shared catalog server (PostgreSQL, for several machines): reuse connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_ROUTERS = ["apps.tenancy.router.TenantRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -39,14 +39,16 @@ class Quire:
             **env,
         }
 
-    def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, *args: str, check: bool = True, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env={**self.env, **env},
             capture_output=True,
             text=True,
-            check=True,
+            check=check,
         )
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
