@@ -12,9 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import finish_request, query_time_limit, refresh
+from apps.tenancy.databases import database_path, finish_request, query_time_limit, refresh
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
+from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get
 
 
@@ -59,7 +60,8 @@ class TenantMiddleware:
             self.prepare_public(request)
             return await get_response(request)
         found = await sync_to_async(self.tenant_from_slug)(slug)
-        tenant = self.resolve(request, slug, found)
+        # resolve() may render a page or fetch a database: not in the event loop.
+        tenant = await sync_to_async(self.resolve)(request, slug, found)
         if isinstance(tenant, HttpResponse):
             return tenant
         request.META["quire.tenant"] = tenant.slug
@@ -75,14 +77,24 @@ class TenantMiddleware:
         self, request: HttpRequest, slug: str, tenant: Tenant | None
     ) -> Tenant | HttpResponse:
         """Return the tenant to serve, or the answer for one requests may not reach."""
-        if tenant is not None and tenant.home_node not in ("", settings.QUIRE_NODE_ID):
+        if tenant is not None and (
+            tenant.home_node not in ("", settings.QUIRE_NODE_ID)
+            or tenant.status == Tenant.Status.MOVING
+        ):
             return self.tenant_elsewhere(request, tenant)
         if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
             return self.tenant_suspended(request, tenant)
         if tenant is None or not tenant.is_servable:
             self.tenant_not_found(request, slug)
         request.tenant = tenant  # type: ignore[attr-defined]
+        self.ensure_database(tenant)
         return tenant
+
+    def ensure_database(self, tenant: Tenant) -> None:
+        """Fetch a tenant moved here from its replica on its first request (replication on)."""
+        here = settings.QUIRE_REPLICATION and tenant.home_node == settings.QUIRE_NODE_ID
+        if here and not database_path(tenant.slug).exists():
+            fetch_from_replica(slug=tenant.slug)
 
     def slug_from_request(self, request: HttpRequest) -> str | None:
         """Return the tenant slug of the request's host, or None for the public site."""
@@ -108,9 +120,10 @@ class TenantMiddleware:
         return None
 
     def tenant_elsewhere(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
-        """Answer a tenant homed on another node: a retryable 503, never a local stale copy.
+        """Answer a tenant homed on another node, or moving: a retryable 503.
 
-        The proxy's host map sends the next try to the home node.
+        Never a local, possibly stale, copy. The proxy's host map sends the next try to
+        the home node.
         """
         response = render(request, "tenancy/elsewhere.html", status=503)
         response["Retry-After"] = "1"

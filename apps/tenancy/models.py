@@ -8,6 +8,7 @@ class Tenant(models.Model):
         PROVISIONING = "provisioning", "Provisioning"
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+        MOVING = "moving", "Moving to another node"
         DELETED = "deleted", "Deleted (in the trash)"
 
     slug = models.CharField(max_length=63, unique=True)

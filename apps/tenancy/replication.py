@@ -8,11 +8,13 @@ that replica URL, never by local path.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from apps.tenancy.databases import data_dir
+from apps.tenancy.databases import companions, data_dir, integrity_errors, place
 from apps.tenancy.exceptions import ApplicationError
 
 REPLICA_TYPES = ("file", "s3")
@@ -141,6 +143,48 @@ def replication_position(*, slug: str) -> ReplicationPosition:
         return ReplicationPosition(local, None, None)
     newest = max(rows, key=lambda row: int(row[2], 16))
     return ReplicationPosition(local, int(newest[2], 16), newest[4])
+
+
+def fetch_from_replica(*, slug: str) -> None:
+    """Put a tenant's database in place here from its replica, if it is not here yet.
+
+    A tenant moved to this node arrives this way on its first request; a file lock makes
+    concurrent requests wait for one fetch. The copy must pass ``integrity_check``.
+    """
+    target = data_dir() / f"{slug}.sqlite3"
+    data_dir().mkdir(parents=True, exist_ok=True)
+    with open(data_dir() / f".{slug}.fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return
+        fetched = target.with_name(f".{slug}.sqlite3.{os.getpid()}.fetch.tmp")
+        try:
+            replica_restore(slug=slug, destination=fetched)
+            problems = integrity_errors(fetched)
+            if problems:
+                raise ReplicationFailed(
+                    f"The replica of '{slug}' fails integrity_check: {problems[0]}"
+                )
+            place(fetched, target)
+        finally:
+            for path in (fetched, *companions(fetched)):
+                path.unlink(missing_ok=True)
+
+
+def sync_now(*, slug: str, timeout: int = 30) -> None:
+    """Ship a tenant's last writes to the replica now, and wait until they are there."""
+    socket = data_dir().resolve() / ".litestream.sock"
+    path = str((data_dir() / f"{slug}.sqlite3").resolve())
+    deadline = time.monotonic() + timeout
+    while True:
+        result = _run(["sync", "-wait", "-timeout", str(timeout), "-socket", str(socket), path])
+        if result.returncode == 0:
+            return
+        # A file created moments ago may not be picked up by the folder watcher yet.
+        if "database not found" not in result.stderr or time.monotonic() > deadline:
+            error = result.stderr.strip()[-300:]
+            raise ReplicationFailed(f"litestream sync failed for '{slug}': {error}")
+        time.sleep(0.2)
 
 
 def _txid_at(slug: str, url: str, timestamp: datetime) -> int:

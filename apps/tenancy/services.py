@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from apps.tenancy.exceptions import (
 )
 from apps.tenancy.migrator import migrate_database, migrate_file
 from apps.tenancy.models import Tenant
-from apps.tenancy.replication import replica_restore
+from apps.tenancy.replication import ReplicationFailed, replica_restore, sync_now
 from apps.tenancy.slugs import validate_slug
 from apps.tenancy.template import template_path
 
@@ -351,6 +352,69 @@ def tenant_adopt(*, tenant: Tenant) -> RestoreResult:
     result = tenant_restore_from_replica(slug=tenant.slug)
     Tenant.objects.filter(pk=tenant.pk).update(home_node=settings.QUIRE_NODE_ID)
     return result
+
+
+def tenant_move(*, tenant: Tenant, to_node: str) -> float:
+    """Hand a tenant to another node; return how long its clients were told to retry.
+
+    Run on the tenant's home node, with replication on: every node answers the tenant
+    with a retryable 503 while its write lock is held (in-flight writes finish first),
+    Litestream ships the last writes (``sync -wait``), the catalog names the new home,
+    and the target fetches the database from the replica on its first request. The
+    local copy goes to the trash; the lock is kept past the busy timeout, so a writer
+    still waiting fails rather than commit into the moved file.
+    """
+    _check_move(tenant, to_node)
+    path = require_database_file(tenant.slug)
+    started = time.monotonic()
+    _status_set(tenant=tenant, status=Status.MOVING)
+    lock = connect(path)
+    try:
+        _hold_after_final_sync(lock, tenant.slug)
+        Tenant.objects.filter(pk=tenant.pk).update(home_node=to_node, status=Status.ACTIVE)
+        paused = time.monotonic() - started
+        trash.move_to_trash(tenant.slug, "moved", timezone.now())
+        time.sleep(settings.TENANT_DB_TIMEOUT + 0.5)
+    except BaseException:
+        Tenant.objects.filter(pk=tenant.pk, status=Status.MOVING).update(status=Status.ACTIVE)
+        raise
+    finally:
+        lock.close()
+    return paused
+
+
+def _hold_after_final_sync(lock: sqlite3.Connection, slug: str, attempts: int = 5) -> None:
+    """Sync to the replica until no write came after the sync; return holding the write lock.
+
+    Litestream writes to the database while it syncs, so the lock cannot be held across
+    the sync: take it (in-flight writes drain), note the data version, release, sync, take
+    it again; an unchanged version proves the replica has every write.
+    """
+    lock.execute("BEGIN IMMEDIATE")
+    version = lock.execute("PRAGMA data_version").fetchone()[0]
+    lock.execute("ROLLBACK")
+    for _attempt in range(attempts):
+        sync_now(slug=slug)
+        lock.execute("BEGIN IMMEDIATE")
+        latest = lock.execute("PRAGMA data_version").fetchone()[0]
+        if latest == version:
+            return
+        version = latest
+        lock.execute("ROLLBACK")
+    raise ReplicationFailed(f"Writes to '{slug}' kept arriving during {attempts} syncs; not moved.")
+
+
+def _check_move(tenant: Tenant, to_node: str) -> None:
+    here = settings.QUIRE_NODE_ID
+    if not settings.QUIRE_REPLICATION:
+        raise InvalidTenantState("Moving a tenant needs replication on (QUIRE_REPLICATION).")
+    if tenant.status != Status.ACTIVE:
+        raise InvalidTenantState(f"'{tenant.slug}' is {tenant.status}; only active ones move.")
+    if tenant.home_node not in ("", here):
+        raise InvalidTenantState(f"'{tenant.slug}' lives on {tenant.home_node}: run this there.")
+    if to_node == here or to_node not in settings.QUIRE_NODES:
+        known = ", ".join(sorted(set(settings.QUIRE_NODES) - {here})) or "none"
+        raise InvalidTenantState(f"Cannot move to {to_node!r}; other nodes: {known} (QUIRE_NODES).")
 
 
 def _stage(source: Path, staged: Path) -> None:

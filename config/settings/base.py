@@ -81,6 +81,9 @@ TENANT_RESERVED_SLUGS = frozenset(
 # This process's machine. Each tenant is served by its home node only; a new tenant is
 # homed on the node that provisions it.
 QUIRE_NODE_ID = env("QUIRE_NODE_ID", default="node-1")
+# Every node and the address its gunicorn listens on, for the proxy map and moves:
+# QUIRE_NODES=node-1=10.0.0.1:8000,node-2=10.0.0.2:8000
+QUIRE_NODES = env.dict("QUIRE_NODES", default={})
 
 # Replication with Litestream (one process per machine, watching the tenants folder).
 # QUIRE_REPLICA_TYPE: "file" (a folder, for one machine) or "s3" (S3-compatible storage).

@@ -84,3 +84,62 @@ def wait_for_replica(slug: str, posts: int, timeout: float = 15) -> None:
                 probe.unlink(missing_ok=True)
         time.sleep(0.3)
     raise AssertionError(f"the replica of '{slug}' never held {posts} posts")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_move_tenant_hands_the_workspace_to_another_node(
+    make_tenant, litestream, client, sign_in, settings, tmp_path
+):
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:1", "node-2": "127.0.0.1:2"}
+    settings.TENANT_DB_TIMEOUT = 0.5
+    acme = make_tenant("acme")
+    with tenant_context(acme):
+        author = User.objects.get(email=admin_email("acme"))
+        for n in range(8):
+            post_create(author=author, title=f"moved {n}", body="x")
+    sign_in(client, acme)  # a session written on node-1 must come along
+
+    output = StringIO()
+    call_command("move_tenant", "acme", "--to", "node-2", stdout=output)
+    assert "Moved 'acme' to node-2." in output.getvalue()
+    assert Tenant.objects.get(slug="acme").home_node == "node-2"
+    assert not database_path("acme").exists()
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 503  # node-1 no longer serves it
+
+    # Now be node-2: another machine, with an empty tenants folder.
+    settings.QUIRE_NODE_ID = "node-2"
+    settings.TENANTS_DATA_DIR = tmp_path / "node-2"
+    release_all()
+    page = client.get("/", HTTP_HOST=host("acme"))
+    assert page.status_code == 200
+    assert b"moved 7" in page.content
+    with sqlite3.connect(tmp_path / "node-2" / "acme.sqlite3") as raw:
+        assert raw.execute("SELECT count(*) FROM posts_post").fetchone() == (8,)
+
+
+def test_move_tenant_refuses_what_it_cannot_do(make_tenant, settings):
+    make_tenant("acme")
+    with pytest.raises(CommandError, match="needs replication on"):
+        call_command("move_tenant", "acme", "--to", "node-2", stdout=StringIO())
+    settings.QUIRE_REPLICATION = True
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:1"}
+    with pytest.raises(CommandError, match="Cannot move to 'node-9'; other nodes: none"):
+        call_command("move_tenant", "acme", "--to", "node-9", stdout=StringIO())
+    Tenant.objects.filter(slug="acme").update(home_node="node-3")
+    with pytest.raises(CommandError, match="lives on node-3: run this there"):
+        call_command("move_tenant", "acme", "--to", "node-1", stdout=StringIO())
+
+
+def test_proxy_config_routes_each_host_to_its_node(make_tenant, settings):
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:8001", "node-2": "127.0.0.1:8002"}
+    make_tenant("acme")
+    make_tenant("beta")
+    Tenant.objects.filter(slug="beta").update(home_node="node-2")
+    make_tenant("gamma")
+    config = StringIO()
+    call_command("proxy_config", "--listen", "127.0.0.1:8080", stdout=config)
+    text = config.getvalue()
+    assert "acme.quire.test quire_node_1;" in text and "beta.quire.test quire_node_2;" in text
+    assert "default quire_node_2;" in text  # node-2 has fewer tenants: sign-ups go there
+    assert "upstream quire_node_1 { server 127.0.0.1:8001; }" in text
+    assert "listen 127.0.0.1:8080;" in text

@@ -1,0 +1,67 @@
+"""The front proxy's routing, generated from the catalog: each workspace host to its node."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.db.models import Count
+
+from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.models import Tenant
+
+
+class NoNodes(ApplicationError):
+    """QUIRE_NODES lists no node to route to."""
+
+
+def nginx_config(*, listen: str) -> str:
+    """Return an nginx http-level configuration: host map, one upstream per node, a server.
+
+    The apex (sign-ups) goes to the node with the fewest tenants: new tenants are homed
+    where they are provisioned, so this is the placement policy.
+    """
+    nodes = settings.QUIRE_NODES
+    if not nodes:
+        raise NoNodes("Set QUIRE_NODES (node-1=host:port,node-2=host:port) to route to nodes.")
+    base = settings.QUIRE_BASE_DOMAIN
+    lines = [
+        "map $host $quire_node {",
+        "    hostnames;",
+        f"    default {_upstream(least_loaded_node())};",
+    ]
+    homes = Tenant.objects.exclude(status=Tenant.Status.DELETED).exclude(home_node="")
+    for slug, node in homes.order_by("slug").values_list("slug", "home_node"):
+        if node in nodes:
+            lines.append(f"    {slug}.{base} {_upstream(node)};")
+    lines.append("}")
+    for node, address in sorted(nodes.items()):
+        lines.append(f"upstream {_upstream(node)} {{ server {address}; }}")
+    lines += [
+        "server {",
+        f"    listen {listen};",
+        f"    server_name {base} .{base};",
+        "    location / {",
+        "        proxy_pass http://$quire_node;",
+        "        proxy_set_header Host $http_host;",
+        "        proxy_set_header X-Request-ID $request_id;",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def least_loaded_node() -> str:
+    """Return the node of QUIRE_NODES that is home to the fewest tenants."""
+    counts = dict(
+        Tenant.objects.exclude(status=Tenant.Status.DELETED)
+        .values_list("home_node")
+        .annotate(n=Count("id"))
+        .values_list("home_node", "n")
+    )
+    return min(sorted(settings.QUIRE_NODES), key=lambda node: counts.get(node, 0))
+
+
+def _upstream(node: str) -> str:
+    return "quire_" + re.sub(r"[^A-Za-z0-9_]", "_", node)
