@@ -7,6 +7,8 @@ Prints JSON lines:
   restore  seconds to restore a --size-mb tenant from its replica into a new tenant
            (restore_tenant --from-replica --as: download, integrity check, migration
            check, placement)
+  move     move_tenant of a --size-mb tenant: how long writes were paused on the old
+           node, and the new node's fetch on the first request (clients wait for both)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main() -> None:
         litestream = start_litestream(work)
         measure_lag(args.samples)
         measure_restore(args.size_mb)
+        measure_move(args.size_mb, work)
     finally:
         if litestream is not None:
             litestream.terminate()
@@ -138,26 +141,66 @@ def measure_lag(samples: int) -> None:
     )
 
 
-def measure_restore(size_mb: int) -> None:
-    from django.core.management import call_command
-
+def fill(slug: str, size_mb: int) -> None:
+    """Write about size_mb of posts to a tenant and wait until the replica has them."""
     from apps.accounts.models import User
     from apps.posts.models import Post
     from apps.tenancy.context import tenant_context
-    from apps.tenancy.databases import database_path
+    from apps.tenancy.selectors import tenant_get
 
-    tenant = create("big")
-    wait_past("big", None)
-    before = replica_txid("big")
+    before = replica_txid(slug)
     body = "lorem ipsum dolor sit amet " * 4000  # about 100 KB a post
-    with tenant_context(tenant):
+    with tenant_context(tenant_get(slug=slug)):
         author = User.objects.get()
         Post.objects.bulk_create(
-            Post(author=author, title=f"big {n}", body=body, body_html="", excerpt="")
+            Post(author=author, title=f"{slug} {n}", body=body, body_html="", excerpt="")
             for n in range(size_mb * 10)
         )
-    wait_past("big", before, timeout=120)
+    wait_past(slug, before, timeout=120)
     time.sleep(2)  # let the last upload settle
+
+
+def measure_move(size_mb: int, work: Path) -> None:
+    from django.conf import settings
+
+    from apps.tenancy.databases import database_path, release_all
+    from apps.tenancy.replication import fetch_from_replica
+    from apps.tenancy.services import tenant_move
+
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:1", "node-2": "127.0.0.1:2"}
+    settings.TENANT_DB_TIMEOUT = 0.5
+    tenant = create("mover")
+    wait_past("mover", None)
+    fill("mover", size_mb)
+    size = database_path("mover").stat().st_size
+    paused = tenant_move(tenant=tenant, to_node="node-2")
+    # Be the new node: its own, empty tenants folder; its first request fetches the file.
+    settings.QUIRE_NODE_ID = "node-2"
+    settings.TENANTS_DATA_DIR = work / "node-2"
+    release_all()
+    started = time.monotonic()
+    fetch_from_replica(slug="mover")
+    fetched = time.monotonic() - started
+    emit(
+        {
+            "bench": "replication",
+            "scenario": "move",
+            "size_mb": round(size / 2**20, 1),
+            "writes_paused_s": round(paused, 2),
+            "first_request_fetch_s": round(fetched, 2),
+            "clients_waited_s": round(paused + fetched, 2),
+        }
+    )
+
+
+def measure_restore(size_mb: int) -> None:
+    from django.core.management import call_command
+
+    from apps.tenancy.databases import database_path
+
+    create("big")
+    wait_past("big", None)
+    fill("big", size_mb)
     size = database_path("big").stat().st_size
     started = time.monotonic()
     call_command("restore_tenant", "big", "--from-replica", "--as", "big-copy", stdout=StringIO())

@@ -51,6 +51,18 @@ class Quire:
             check=check,
         )
 
+    def start_binary(self, binary: str, *args: str, **env: str) -> subprocess.Popen[str]:
+        """Start a program (not Python) in its own process group."""
+        return subprocess.Popen(
+            [binary, *args],
+            cwd=ROOT,
+            env={**self.env, **env},
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
         """Start a command in its own process group (so its workers die with it)."""
         return subprocess.Popen(
