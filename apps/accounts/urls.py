@@ -18,7 +18,7 @@ urlpatterns = [
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(
-            template_name="accounts/password_change.html",
+            template_name="accounts/password_form.html",
             success_url=reverse_lazy("accounts:password_change_done"),
         ),
         name="password_change",
@@ -31,7 +31,7 @@ urlpatterns = [
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
+            template_name="accounts/password_form.html",
             email_template_name="accounts/password_reset_email.txt",
             subject_template_name="accounts/password_reset_subject.txt",
             success_url=reverse_lazy("accounts:password_reset_done"),
@@ -46,7 +46,7 @@ urlpatterns = [
     path(
         "reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
-            template_name="accounts/password_reset_confirm.html",
+            template_name="accounts/password_form.html",
             success_url=reverse_lazy("accounts:password_reset_complete"),
         ),
         name="password_reset_confirm",

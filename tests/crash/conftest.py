@@ -52,7 +52,7 @@ class Quire:
         )
 
     def start_binary(self, binary: str, *args: str, **env: str) -> subprocess.Popen[str]:
-        """Start a program (not Python) in its own process group."""
+        """Start a program in its own process group (so its children die with it)."""
         return subprocess.Popen(
             [binary, *args],
             cwd=ROOT,
@@ -64,16 +64,8 @@ class Quire:
         )
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        """Start a command in its own process group (so its workers die with it)."""
-        return subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env={**self.env, **env},
-            text=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        """Start a Python command in its own process group (so its workers die with it)."""
+        return self.start_binary(sys.executable, *args, **env)
 
     def catalog(self, sql: str) -> list[tuple]:
         with sqlite3.connect(self.folder / "catalog.sqlite3") as raw:
