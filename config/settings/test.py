@@ -1,5 +1,6 @@
 """Settings for the test suite (pytest --ds=config.settings.test)."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -14,9 +15,10 @@ QUIRE_URL_SCHEME = "http"
 QUIRE_URL_PORT = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# A file-backed catalog, so that tests with threads share one real database.
+# A file-backed catalog, so that tests with threads share one real database; one per run,
+# so that two runs on one machine never share it.
 DATABASES["default"]["TEST"] = {
-    "NAME": str(Path(tempfile.gettempdir()) / "quire-test-catalog.sqlite3")
+    "NAME": str(Path(tempfile.gettempdir()) / f"quire-test-catalog-{os.getpid()}.sqlite3")
 }
 # A fixture in tests/conftest.py points TENANTS_DATA_DIR at a fresh folder per test.
 CACHES = {
