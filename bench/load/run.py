@@ -41,6 +41,12 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=200)
     parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="seconds of unrecorded reads before measuring (default: a third of --duration)",
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--touch", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
@@ -203,7 +209,7 @@ def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namesp
 
 def warm_up(server: Server, targets: Path, args: argparse.Namespace) -> None:
     """Read load that is not recorded: workers start, templates compile, files open."""
-    wrk(server, targets, 0.0, args.connections, max(3, args.duration // 3))
+    wrk(server, targets, 0.0, args.connections, args.warmup or max(3, args.duration // 3))
 
 
 def wrk(server: Server, targets: Path, write_share: float, connections: int, seconds: int) -> str:
