@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path, finish_request, query_time_limit, refresh
+from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.replication import fetch_from_replica
@@ -120,14 +121,29 @@ class TenantMiddleware:
         return None
 
     def tenant_elsewhere(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
-        """Answer a tenant homed on another node, or moving: a retryable 503.
+        """Answer a tenant homed on another node, or moving; never serve a local copy.
 
-        Never a local, possibly stale, copy. The proxy's host map sends the next try to
-        the home node.
+        Homed elsewhere: forward the request to the home node (QUIRE_NODES) and return
+        its answer; if the home is unknown or the request was forwarded already, a 421
+        Misdirected Request naming it (X-Quire-Home-Node). Moving, or the home node not
+        answering: a 503 with Retry-After.
         """
+        if tenant.status == Tenant.Status.MOVING:
+            return self.retry_soon(request)
+        address = settings.QUIRE_NODES.get(tenant.home_node)
+        if address is None or was_forwarded(request):
+            response = render(request, "tenancy/elsewhere.html", status=421)
+            response["X-Quire-Home-Node"] = tenant.home_node
+            return response
+        try:
+            return forward(request, address)
+        except HomeUnreachable:
+            return self.retry_soon(request)
+
+    def retry_soon(self, request: HttpRequest) -> HttpResponse:
+        """Answer 503 with Retry-After: the workspace is briefly unavailable."""
         response = render(request, "tenancy/elsewhere.html", status=503)
         response["Retry-After"] = "1"
-        response["X-Quire-Home-Node"] = tenant.home_node
         return response
 
     def tenant_suspended(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:

@@ -10,6 +10,8 @@ from django.db.models import Count
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
 
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
 
 class NoNodes(ApplicationError):
     """QUIRE_NODES lists no node to route to."""
@@ -19,7 +21,9 @@ def nginx_config(*, listen: str) -> str:
     """Return an nginx http-level configuration: host map, one upstream per node, a server.
 
     The apex (sign-ups) goes to the node with the fewest tenants: new tenants are homed
-    where they are provisioned, so this is the placement policy.
+    where they are provisioned, so this is the placement policy. A node that receives a
+    request for a workspace homed elsewhere forwards it there itself (see
+    ``apps.tenancy.forwarding``), so a map one move behind still reaches the right node.
     """
     nodes = settings.QUIRE_NODES
     if not nodes:
@@ -37,15 +41,18 @@ def nginx_config(*, listen: str) -> str:
     lines.append("}")
     for node, address in sorted(nodes.items()):
         lines.append(f"upstream {_upstream(node)} {{ server {address}; }}")
+    headers = [
+        "        proxy_set_header Host $http_host;",
+        "        proxy_set_header X-Request-ID $request_id;",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    ]
     lines += [
         "server {",
         f"    listen {listen};",
         f"    server_name {base} .{base};",
         "    location / {",
         "        proxy_pass http://$quire_node;",
-        "        proxy_set_header Host $http_host;",
-        "        proxy_set_header X-Request-ID $request_id;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        *headers,
         "    }",
         "}",
     ]
@@ -64,4 +71,7 @@ def least_loaded_node() -> str:
 
 
 def _upstream(node: str) -> str:
-    return "quire_" + re.sub(r"[^A-Za-z0-9_]", "_", node)
+    """Return nginx's upstream name for a node."""
+    if not NODE_NAME.fullmatch(node):
+        raise NoNodes(f"Node name {node!r} in QUIRE_NODES: use letters, digits, '-' and '_'.")
+    return f"quire_{node}"

@@ -84,6 +84,8 @@ QUIRE_NODE_ID = env("QUIRE_NODE_ID", default="node-1")
 # Every node and the address its gunicorn listens on, for the proxy map and moves:
 # QUIRE_NODES=node-1=10.0.0.1:8000,node-2=10.0.0.2:8000
 QUIRE_NODES = env.dict("QUIRE_NODES", default={})
+# Seconds a node waits for the home node when it forwards a request there.
+QUIRE_FORWARD_TIMEOUT = env.float("QUIRE_FORWARD_TIMEOUT", default=30.0)
 
 # Replication with Litestream (one process per machine, watching the tenants folder).
 # QUIRE_REPLICA_TYPE: "file" (a folder, for one machine) or "s3" (S3-compatible storage).

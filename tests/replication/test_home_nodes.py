@@ -23,14 +23,20 @@ def test_new_tenants_are_homed_on_the_node_that_creates_them(make_tenant, settin
     assert make_tenant("acme").home_node == "node-7"
 
 
-def test_a_tenant_homed_elsewhere_gets_a_retryable_503_never_local_data(client, make_tenant):
+def test_a_tenant_homed_elsewhere_is_sent_to_its_home_never_served_here(client, make_tenant):
     make_tenant("acme")
     Tenant.objects.filter(slug="acme").update(home_node="node-2")
     response = client.get("/", HTTP_HOST=host("acme"))
-    assert response.status_code == 503
-    assert response["Retry-After"] == "1"
+    assert response.status_code == 421  # Misdirected Request: the proxy forwards it
     assert response["X-Quire-Home-Node"] == "node-2"
     assert b"served from another machine" in response.content
+
+
+def test_a_moving_tenant_gets_a_retryable_503(client, make_tenant):
+    make_tenant("acme")
+    Tenant.objects.filter(slug="acme").update(status=Tenant.Status.MOVING)
+    response = client.get("/", HTTP_HOST=host("acme"))
+    assert response.status_code == 503 and response["Retry-After"] == "1"
 
 
 def test_restore_node_refuses_this_node(db):
@@ -104,7 +110,8 @@ def test_move_tenant_hands_the_workspace_to_another_node(
     assert "Moved 'acme' to node-2." in output.getvalue()
     assert Tenant.objects.get(slug="acme").home_node == "node-2"
     assert not database_path("acme").exists()
-    assert client.get("/", HTTP_HOST=host("acme")).status_code == 503  # node-1 no longer serves it
+    # node-1 no longer serves it: it forwards to node-2, which is not running here.
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 503
 
     # Now be node-2: another machine, with an empty tenants folder.
     settings.QUIRE_NODE_ID = "node-2"
@@ -139,7 +146,7 @@ def test_proxy_config_routes_each_host_to_its_node(make_tenant, settings):
     config = StringIO()
     call_command("proxy_config", "--listen", "127.0.0.1:8080", stdout=config)
     text = config.getvalue()
-    assert "acme.quire.test quire_node_1;" in text and "beta.quire.test quire_node_2;" in text
-    assert "default quire_node_2;" in text  # node-2 has fewer tenants: sign-ups go there
-    assert "upstream quire_node_1 { server 127.0.0.1:8001; }" in text
+    assert "acme.quire.test quire_node-1;" in text and "beta.quire.test quire_node-2;" in text
+    assert "default quire_node-2;" in text  # node-2 has fewer tenants: sign-ups go there
+    assert "upstream quire_node-1 { server 127.0.0.1:8001; }" in text
     assert "listen 127.0.0.1:8080;" in text
