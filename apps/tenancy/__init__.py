@@ -1,16 +1,21 @@
 """Quire's tenancy engine: one SQLite database file per tenant.
 
-Public API (the product apps use these modules and nothing else):
+Public API (the product apps and operators use these modules and nothing else):
 
-- ``apps.tenancy.context``: ``activate``, ``deactivate``, ``get_current_tenant``,
+- ``context``: ``activate``, ``deactivate``, ``get_current_tenant``,
   ``require_current_tenant``, ``tenant_context``.
-- ``apps.tenancy.services``: ``tenant_create``, ``tenant_migrate``.
-- ``apps.tenancy.selectors``: ``tenant_get``, ``tenant_list``, ``tenant_slug_available``,
-  ``tenant_pending_migrations``, ``tenant_database_size``.
-- ``apps.tenancy.databases``: ``tenant_connection`` for raw SQL in the current tenant.
-- ``apps.tenancy.urls``: ``tenant_url``.
-- ``apps.tenancy.slugs``: ``validate_slug``, ``normalize_slug``.
-- ``apps.tenancy.exceptions``: ``ApplicationError`` and its subclasses.
-- ``apps.tenancy.middleware.TenantMiddleware`` and ``apps.tenancy.router.TenantRouter``
-  for settings.
+- ``services``: ``tenant_create``, ``tenant_clone``, ``tenant_migrate``,
+  ``tenant_update_name``, ``tenant_suspend``, ``tenant_resume``, ``tenant_delete``,
+  ``tenant_purge``, ``tenant_rename``, ``tenant_backup``, ``tenant_export_sql``,
+  ``tenant_restore``, ``tenant_restore_from_replica``, ``tenant_adopt``, ``tenant_move``.
+- ``selectors``: ``tenant_get``, ``tenant_list``, ``tenant_slug_available``,
+  ``tenant_pending_count``, ``tenant_pending_migrations``, ``tenant_database_size``,
+  ``tenant_last_activity``.
+- ``databases``: ``tenant_connection`` for raw SQL in the current tenant.
+- ``fleet``: ``migrate_tenants`` (parallel, one report per tenant).
+- ``replication``: Litestream configuration, restores, positions.
+- ``urls``: ``tenant_url``; ``slugs``: ``validate_slug``, ``normalize_slug``.
+- ``exceptions``: ``ApplicationError`` and its subclasses.
+- For settings: ``middleware.TenantMiddleware``, ``router.TenantRouter``,
+  ``health.HealthCheckMiddleware``, ``cache.make_key``, ``storage.TenantFileSystemStorage``.
 """

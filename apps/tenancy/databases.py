@@ -223,15 +223,6 @@ def snapshot(source: Path, destination: Path, source_mode: str = "rw") -> None:
         os.fsync(written.fileno())
 
 
-def checkpoint(path: Path) -> None:
-    """Fold the WAL into the database file, so that the file alone is complete."""
-    connection = connect(path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-
-
 def integrity_errors(path: Path) -> list[str]:
     """Return what ``PRAGMA integrity_check`` reports as wrong with a file (empty if fine)."""
     try:

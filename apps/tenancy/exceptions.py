@@ -13,10 +13,6 @@ class CrossTenantRelation(ApplicationError):
     """Objects of two different tenants were related or mixed."""
 
 
-class TenantNotFound(ApplicationError):
-    """No servable tenant has this slug."""
-
-
 class InvalidSlug(ApplicationError):
     """The slug cannot name a tenant."""
 
