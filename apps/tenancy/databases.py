@@ -264,11 +264,15 @@ def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
 
     ``max_bytes`` is the tenant's storage cap (default: TENANT_MAX_DB_BYTES).
     """
-    return open_alias(ALIAS_PREFIX + slug, database_path(slug), max_bytes=max_bytes)
+    return open_alias(ALIAS_PREFIX + slug, lambda: database_path(slug), max_bytes=max_bytes)
 
 
-def open_alias(alias: str, path: Path, *, max_bytes: int | None = None) -> str:
-    """Create (or reuse) this thread's connection object for a tenant alias."""
+def open_alias(alias: str, path: Path | Callable[[], Path], *, max_bytes: int | None = None) -> str:
+    """Create (or reuse) this thread's connection object for a tenant alias.
+
+    The router asks for every query, so reuse is the fast path: ``path`` may be a
+    function, called only when a connection object has to be made.
+    """
     opened = _opened_aliases()
     cap = max_bytes or settings.TENANT_MAX_DB_BYTES
     if alias in opened:
@@ -277,6 +281,8 @@ def open_alias(alias: str, path: Path, *, max_bytes: int | None = None) -> str:
         if wrapper.max_bytes != cap:
             wrapper.set_max_bytes(cap)
         return alias
+    if callable(path):
+        path = path()
     _make_room(opened)
     wrapper = TenantDatabaseWrapper(connection_settings(path), alias, path=path, max_bytes=cap)
     connections[alias] = wrapper

@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
+from django.dispatch import receiver
 
 from apps.tenancy.context import get_current_tenant
 from apps.tenancy.databases import is_tenant_alias, tenant_alias
 from apps.tenancy.exceptions import CrossTenantRelation, NoActiveTenant
 
 
-@lru_cache(maxsize=8)
-def _labels(app_names: tuple[str, ...]) -> frozenset[str]:
+@cache
+def tenant_app_labels() -> frozenset[str]:
+    """Return the labels of the apps whose tables live in tenant files."""
+    return _labels(settings.TENANT_APPS)
+
+
+@cache
+def shared_app_labels() -> frozenset[str]:
+    """Return the labels of the apps whose tables live in the catalog."""
+    return _labels(settings.SHARED_APPS)
+
+
+def _labels(app_names: list[str]) -> frozenset[str]:
     return frozenset(config.label for config in apps.get_app_configs() if config.name in app_names)
 
 
-def tenant_app_labels() -> frozenset[str]:
-    """Return the labels of the apps whose tables live in tenant files."""
-    return _labels(tuple(settings.TENANT_APPS))
-
-
-def shared_app_labels() -> frozenset[str]:
-    """Return the labels of the apps whose tables live in the catalog."""
-    return _labels(tuple(settings.SHARED_APPS))
+@receiver(setting_changed)
+def _forget_labels(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("TENANT_APPS", "SHARED_APPS", "INSTALLED_APPS"):
+        tenant_app_labels.cache_clear()
+        shared_app_labels.cache_clear()
 
 
 class TenantRouter:
