@@ -1,17 +1,27 @@
 """Load, concurrency and memory, measured against gunicorn with production settings.
 
-    .venv/bin/python bench/load/run.py [--tenants 1000] [--posts 200] [--duration 15]
-                                       [--touch 10000] [--workers 4] [--threads 4]
+    .venv/bin/python bench/load/run.py [--tenants 1000] [--posts 200] [--duration 10]
+                                       [--rounds 5] [--warmup 0] [--touch 10000]
+                                       [--workers 4] [--threads 1]
 
 Needs wrk (Debian: apt-get install wrk). Everything runs on 127.0.0.1 in a temporary
-folder; every load is bounded in time. Prints one JSON line per scenario:
-  read        GET the post list (20 posts) of random workspaces
-  read, all on one workspace   the same, every request to one workspace (routing cost only)
-  mixed       90% reads, 10% new posts, random workspaces
-  writers     16 connections writing posts to ONE workspace
-  single-read the read scenario against Quire configured for one workspace whose file
-              is the only database (no tenant switching), and the overhead ratio
-  touch       one worker's memory after serving each of --touch workspaces once
+folder; every load is bounded in time. Two servers run side by side: Quire, and the same
+app configured for ONE workspace whose file is the only database (no tenant switching).
+Prints one JSON line per measurement:
+  read, spread, cold   GET the post list (20 posts) of random workspaces, right after
+                       start: workers are still opening each workspace's connection
+  warm-up              unrecorded spread reads, long enough (unless --warmup) that every
+                       worker has served every workspace with 99% probability
+  then --rounds rounds, interleaved so that drift of the machine hits all three alike:
+    single database    the read scenario on the single-database server
+    read, spread       GET the post list of random workspaces, connections open
+    read, one          every request to one workspace (the cost of routing alone)
+  overhead             the median over the rounds of each round's ratio
+  mixed                90% reads, 10% new posts, random workspaces
+  writers              16 connections writing posts to ONE workspace
+  spread at the cap    spread reads with the default connection cap (256 a process),
+                       more workspaces than a worker keeps open
+  touch                one worker's memory after serving each of --touch workspaces once
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,12 +52,14 @@ def main() -> None:
     )
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=200)
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--warmup",
         type=int,
         default=0,
-        help="seconds of unrecorded reads before measuring (default: a third of --duration)",
+        help="seconds of unrecorded spread reads (default: enough for every worker to "
+        "have served every workspace, with 99%% probability)",
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--touch", type=int, default=10_000)
@@ -61,30 +75,91 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="quire-load-"))
-    port = free_port()
+    port, single_port = free_port(), free_port()
     env = server_env(work, port, args)
     try:
         prepare(env, work, port, args)
-        multi = run_server_scenarios(env, work, port, args)
-        single = run_single(env, work, port, args)
-        emit(
-            {
-                "scenario": "tenancy overhead vs the single-database run",
-                "single_rps": single["rps"],
-                "one_workspace_rps": multi["routed"]["rps"],
-                "routing_overhead_pct": overhead(multi["routed"], single),
-                "spread_rps": multi["spread"]["rps"],
-                "spread_overhead_pct": overhead(multi["spread"], single),
-            }
-        )
+        single_env = single_database_env(env, work, single_port)
+        with Server(env, work / "multi.log") as multi:
+            with Server(single_env, work / "single.log") as single:
+                compare(multi, single, work, args)
+            targets, one = work / "targets.txt", work / "one-target.txt"
+            load(multi, "mixed (90% read, 10% write)", targets, 0.1, args)
+            load(multi, f"{args.connections} writers on one workspace", one, 1.0, args)
+        spread_at_default_cap(env, work, args)
         if args.touch:
             touch_many(env, work, port, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def overhead(measured: dict, baseline: dict) -> float:
-    return round(100 * (1 - measured["rps"] / baseline["rps"]), 1)
+def compare(multi: Server, single: Server, work: Path, args: argparse.Namespace) -> None:
+    """Spread, one-workspace and single-database reads in interleaved rounds; the ratios."""
+    targets, one, single_targets = (
+        work / "targets.txt",
+        work / "one-target.txt",
+        work / "single-targets.txt",
+    )
+    wrk(single, single_targets, 0.0, args.connections, 3)  # workers start, templates compile
+    cold = load(multi, "read, spread, cold (workers opening connections)", targets, 0.0, args)
+    seconds = args.warmup or warm_up_seconds(cold["rps"], args)
+    started = time.perf_counter()
+    wrk(multi, targets, 0.0, args.connections, seconds)
+    emit(
+        {
+            "scenario": "warm-up (spread reads, not recorded)",
+            "seconds": round(time.perf_counter() - started, 1),
+            "worker_rss_mb": multi.worker_rss_mb(),
+        }
+    )
+    spread, routed, baseline = [], [], []
+    for number in range(1, args.rounds + 1):
+        extra = {"round": number}
+        baseline.append(
+            load(single, "read, single database (no tenancy)", single_targets, 0.0, args, extra)
+        )
+        spread.append(load(multi, "read, spread", targets, 0.0, args, extra))
+        routed.append(load(multi, "read, all on one workspace", one, 0.0, args, extra))
+    emit(
+        {
+            "scenario": "tenancy overhead vs the single-database run (median of rounds)",
+            "single_rps": median(baseline),
+            "spread_rps": median(spread),
+            "one_workspace_rps": median(routed),
+            "spread_overhead_pct": median_overhead(spread, baseline),
+            "routing_overhead_pct": median_overhead(routed, baseline),
+            "cold_spread_overhead_pct": round(100 * (1 - cold["rps"] / median(baseline)), 1),
+            "spread_cpu_overhead_pct": median_cpu_overhead(spread, baseline),
+            "routing_cpu_overhead_pct": median_cpu_overhead(routed, baseline),
+            "rounds": args.rounds,
+        }
+    )
+
+
+def warm_up_seconds(cold_rps: float, args: argparse.Namespace) -> int:
+    """Seconds of spread reads after which each worker has served each workspace (99%).
+
+    A request reaches one of W workers for one of T workspaces; after N requests a given
+    worker has missed a given workspace with probability exp(-N / (T * W)).
+    """
+    requests = args.tenants * args.workers * args.threads * math.log(100)
+    return max(5, math.ceil(requests / max(cold_rps, 1.0)))
+
+
+def median_cpu_overhead(measured: list[dict], baseline: list[dict]) -> float:
+    """How much more worker CPU a request costs, median of the rounds' ratios."""
+    key = "worker_cpu_ms_per_request"
+    ratios = [m[key] / b[key] for m, b in zip(measured, baseline, strict=True)]
+    return round(100 * (statistics.median(ratios) - 1), 1)
+
+
+def median(records: list[dict]) -> float:
+    return round(statistics.median(record["rps"] for record in records), 1)
+
+
+def median_overhead(measured: list[dict], baseline: list[dict]) -> float:
+    ratios = [m["rps"] / b["rps"] for m, b in zip(measured, baseline, strict=True)]
+    return round(100 * (1 - statistics.median(ratios)), 1)
 
 
 def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str]:
@@ -110,7 +185,7 @@ def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str
 
 
 def prepare(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> None:
-    manage(env, "migrate", "--no-input")
+    manage(env, "migrate", "--no-input", "-v0")
     manage(env, "collectstatic", "--no-input", "-v0")
     started = time.perf_counter()
     seed(env, work, port, args.tenants, args.posts)
@@ -147,35 +222,30 @@ def seed(
     )
 
 
-def run_server_scenarios(
-    env: dict[str, str], work: Path, port: int, args: argparse.Namespace
-) -> dict:
-    targets = work / "targets.txt"
-    one = work / "one-target.txt"
-    one.write_text(targets.read_text().splitlines()[0] + "\n")
-    with Server(env, work / "multi.log") as server:
-        warm_up(server, targets, args)
-        read = load(server, "read", targets, 0.0, args)
-        routed = load(server, "read, all on one workspace", one, 0.0, args)
-        load(server, "mixed (90% read, 10% write)", targets, 0.1, args)
-        load(server, f"{args.connections} writers on one workspace", one, 1.0, args)
-    return {"spread": read, "routed": routed}
-
-
-def run_single(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> dict:
+def single_database_env(env: dict[str, str], work: Path, port: int) -> dict[str, str]:
+    """The environment of Quire configured for one workspace whose file is the only database."""
     database = work / "single.sqlite3"
     shutil.copy(work / "tenants" / "load-00000.sqlite3", database)
     line = (work / "targets.txt").read_text().splitlines()[-1].split()
-    single_targets = work / "single-targets.txt"
-    single_targets.write_text(f"localhost:{port} {line[1]} {line[2]}\n")
-    single_env = {
+    (work / "single-targets.txt").write_text(f"localhost:{port} {line[1]} {line[2]}\n")
+    targets = (work / "targets.txt").read_text().splitlines()
+    (work / "one-target.txt").write_text(targets[0] + "\n")
+    return {
         **env,
         "DJANGO_SETTINGS_MODULE": "bench.load.single_settings",
         "QUIRE_SINGLE_DATABASE": str(database),
+        "QUIRE_URL_PORT": str(port),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
     }
-    with Server(single_env, work / "single.log") as server:
-        warm_up(server, single_targets, args)
-        return load(server, "read, single database (no tenancy)", single_targets, 0.0, args)
+
+
+def spread_at_default_cap(env: dict[str, str], work: Path, args: argparse.Namespace) -> None:
+    """Spread reads when each worker may keep fewer connections than there are workspaces."""
+    capped = {**env}
+    del capped["TENANT_MAX_OPEN_CONNECTIONS"]
+    with Server(capped, work / "capped.log") as server:
+        wrk(server, work / "targets.txt", 0.0, args.connections, args.duration)
+        load(server, "read, spread, default connection cap", work / "targets.txt", 0.0, args)
 
 
 def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namespace) -> None:
@@ -207,11 +277,6 @@ def touch_many(env: dict[str, str], work: Path, port: int, args: argparse.Namesp
         )
 
 
-def warm_up(server: Server, targets: Path, args: argparse.Namespace) -> None:
-    """Read load that is not recorded: workers start, templates compile, files open."""
-    wrk(server, targets, 0.0, args.connections, args.warmup or max(3, args.duration // 3))
-
-
 def wrk(server: Server, targets: Path, write_share: float, connections: int, seconds: int) -> str:
     result = subprocess.run(
         [
@@ -234,20 +299,29 @@ def wrk(server: Server, targets: Path, write_share: float, connections: int, sec
 
 
 def load(
-    server: Server, name: str, targets: Path, write_share: float, args: argparse.Namespace
+    server: Server,
+    name: str,
+    targets: Path,
+    write_share: float,
+    args: argparse.Namespace,
+    extra: dict | None = None,
 ) -> dict:
     locked_before = server.count_in_log("database is locked")
     errors_before = server.count_in_log("Internal Server Error")
+    cpu_before = server.worker_cpu_seconds()
     output = wrk(server, targets, write_share, args.connections, args.duration)
+    cpu = server.worker_cpu_seconds() - cpu_before
     found = re.search(r"QUIRE_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", output)
     if found is None:
         sys.exit(f"wrk printed no result:\n{output}")
     requests, bad_status, socket_errors, p50, p99, duration_us = map(int, found.groups())
     record = {
         "scenario": name,
+        **(extra or {}),
         "rps": round(requests / (duration_us / 1e6), 1),
         "p50_ms": round(p50 / 1000, 2),
         "p99_ms": round(p99 / 1000, 2),
+        "worker_cpu_ms_per_request": round(1000 * cpu / max(requests, 1), 3),
         "requests": requests,
         "error_responses": bad_status,
         "socket_errors": socket_errors,
@@ -287,12 +361,21 @@ class Server:
         self.process.wait(timeout=30)
         self.handle.close()
 
+    def workers(self) -> list[str]:
+        pid = self.process.pid
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU time the workers have used so far (user + system)."""
+        ticks = 0
+        for pid in self.workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def worker_rss_mb(self) -> float:
-        children = (
-            Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        )
         sizes = []
-        for pid in children:
+        for pid in self.workers():
             status = Path(f"/proc/{pid}/status").read_text()
             sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
         return round(max(sizes), 1) if sizes else 0.0

@@ -16,7 +16,10 @@ end
 function request()
   counter = counter + 1
   local target = targets[math.random(#targets)]
-  local headers = {Host = target.host, Cookie = target.cookie}
+  -- A new connection per request, as with the reference's sync workers: kept-alive
+  -- connections stay on the worker that accepted them, and an uneven share left workers
+  -- idle for whole measurements.
+  local headers = {Host = target.host, Cookie = target.cookie, Connection = "close"}
   if math.random() < write_share then
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     local body = "csrfmiddlewaretoken=" .. target.csrf .. "&title=load+" .. counter .. "&body=written+under+load"
