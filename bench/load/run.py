@@ -139,27 +139,31 @@ def compare(multi: Server, single: Server, work: Path, args: argparse.Namespace)
 def warm_up_seconds(cold_rps: float, args: argparse.Namespace) -> int:
     """Seconds of spread reads after which each worker has served each workspace (99%).
 
-    A request reaches one of W workers for one of T workspaces; after N requests a given
-    worker has missed a given workspace with probability exp(-N / (T * W)).
+    A request reaches one of W workers (threads, when there are several: each keeps its
+    own connections) for one of T workspaces; after N requests a given worker has missed
+    a given workspace with probability exp(-N / (T * W)).
     """
     requests = args.tenants * args.workers * args.threads * math.log(100)
     return max(5, math.ceil(requests / max(cold_rps, 1.0)))
-
-
-def median_cpu_overhead(measured: list[dict], baseline: list[dict]) -> float:
-    """How much more worker CPU a request costs, median of the rounds' ratios."""
-    key = "worker_cpu_ms_per_request"
-    ratios = [m[key] / b[key] for m, b in zip(measured, baseline, strict=True)]
-    return round(100 * (statistics.median(ratios) - 1), 1)
 
 
 def median(records: list[dict]) -> float:
     return round(statistics.median(record["rps"] for record in records), 1)
 
 
+def median_ratio(measured: list[dict], baseline: list[dict], key: str) -> float:
+    """The median over the rounds of measured[key] / baseline[key]."""
+    return statistics.median(m[key] / b[key] for m, b in zip(measured, baseline, strict=True))
+
+
 def median_overhead(measured: list[dict], baseline: list[dict]) -> float:
-    ratios = [m["rps"] / b["rps"] for m, b in zip(measured, baseline, strict=True)]
-    return round(100 * (1 - statistics.median(ratios)), 1)
+    """Throughput lost against the baseline, in percent."""
+    return round(100 * (1 - median_ratio(measured, baseline, "rps")), 1)
+
+
+def median_cpu_overhead(measured: list[dict], baseline: list[dict]) -> float:
+    """Worker CPU a request costs beyond the baseline's, in percent."""
+    return round(100 * (median_ratio(measured, baseline, "worker_cpu_ms_per_request") - 1), 1)
 
 
 def server_env(work: Path, port: int, args: argparse.Namespace) -> dict[str, str]:
@@ -189,6 +193,8 @@ def prepare(env: dict[str, str], work: Path, port: int, args: argparse.Namespace
     manage(env, "collectstatic", "--no-input", "-v0")
     started = time.perf_counter()
     seed(env, work, port, args.tenants, args.posts)
+    first = (work / "targets.txt").read_text().splitlines()[0]
+    (work / "one-target.txt").write_text(first + "\n")  # the one-workspace scenarios
     emit(
         {
             "scenario": "seed",
@@ -228,8 +234,6 @@ def single_database_env(env: dict[str, str], work: Path, port: int) -> dict[str,
     shutil.copy(work / "tenants" / "load-00000.sqlite3", database)
     line = (work / "targets.txt").read_text().splitlines()[-1].split()
     (work / "single-targets.txt").write_text(f"localhost:{port} {line[1]} {line[2]}\n")
-    targets = (work / "targets.txt").read_text().splitlines()
-    (work / "one-target.txt").write_text(targets[0] + "\n")
     return {
         **env,
         "DJANGO_SETTINGS_MODULE": "bench.load.single_settings",
