@@ -9,3 +9,6 @@ urlpatterns = [
     path("", include("apps.workspace.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Database trouble (busy, damaged, full) gets its own page, never a 500.
+handler500 = "apps.tenancy.errors.server_error"

@@ -5,3 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.onboarding.urls")),
 ]
+
+# Database trouble (busy, damaged, full) gets its own page, never a 500.
+handler500 = "apps.tenancy.errors.server_error"

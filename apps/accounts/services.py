@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from apps.accounts.models import Invitation, User
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.work import atomic
 
 HANDOFF_SALT = "quire.accounts.handoff"
 
@@ -38,6 +38,7 @@ def handoff_token_make(*, user: User, tenant_slug: str) -> str:
     return signing.dumps(payload, salt=HANDOFF_SALT)
 
 
+@atomic()
 def handoff_user_consume(*, token: str, tenant_slug: str) -> User:
     """Return the user a hand-off token names, marking the token used."""
     try:
@@ -72,10 +73,15 @@ class MemberError(ApplicationError):
     """A change to members that the workspace's rules refuse."""
 
 
+@atomic()
 def invitation_create(
     *, invited_by: User, email: str, role: str, accept_url: Callable[[str], str]
 ) -> Invitation:
-    """Invite someone by e-mail; the message carries a single-use link valid 7 days."""
+    """Invite someone by e-mail; the message carries a single-use link valid 7 days.
+
+    The checks, the row and the e-mail are one transaction: if the message cannot be
+    sent, no invitation is left behind.
+    """
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
         raise MemberError(f"{email} is already a member of this workspace.")
@@ -116,7 +122,7 @@ def invitation_for_token(*, token: str) -> Invitation:
     return invitation
 
 
-@transaction.atomic
+@atomic()
 def invitation_accept(*, token: str, first_name: str, last_name: str, password: str) -> User:
     """Turn an invitation into a member with this name and password; it works once."""
     invitation = invitation_for_token(token=token)
@@ -137,13 +143,20 @@ def invitation_accept(*, token: str, first_name: str, last_name: str, password: 
     )
 
 
+@atomic()
 def invitation_revoke(*, invitation: Invitation) -> None:
     """Withdraw a pending invitation; its link stops working."""
     _pending_invitations().filter(pk=invitation.pk).update(revoked_at=timezone.now())
 
 
+@atomic()
 def member_set_role(*, member: User, role: str) -> None:
-    """Make a member an admin or a plain member; the last admin stays an admin."""
+    """Make a member an admin or a plain member; the last admin stays an admin.
+
+    The check and the change are one transaction, which holds the workspace's write
+    lock from its start: two admins demoting each other cannot both pass the check.
+    """
+    member.refresh_from_db(fields=["role", "is_active"])
     if member.is_workspace_admin and role != User.Role.ADMIN:
         _require_another_admin(member, "demoted")
     member.role = role
@@ -151,8 +164,10 @@ def member_set_role(*, member: User, role: str) -> None:
     member.save(update_fields=["role", "is_staff", "is_superuser"])
 
 
+@atomic()
 def member_deactivate(*, member: User) -> None:
     """Stop a member from signing in and end their sessions; the last admin stays."""
+    member.refresh_from_db(fields=["role", "is_active"])
     if member.is_workspace_admin:
         _require_another_admin(member, "deactivated")
     member.is_active = False

@@ -11,7 +11,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.posts.models import Comment, Post, Tag
-from apps.tenancy.databases import tenant_connection
+from apps.tenancy import work
 from apps.tenancy.exceptions import ApplicationError
 
 # Characters that make a query FTS5 syntax rather than plain words.
@@ -91,7 +91,7 @@ def search(*, text: str, limit: int = 50) -> list[SearchHit]:
         "limit": limit,
     }
     try:
-        with tenant_connection().cursor() as cursor:
+        with work.cursor() as cursor:
             rows = cursor.execute(SEARCH_SQL, params).fetchall()
     except DatabaseError as exc:
         raise SearchSyntaxError(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.posts.markdown import excerpt, render_markdown
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.work import atomic
 
 TAG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
@@ -40,7 +40,7 @@ def parse_tags(text: str) -> list[str]:
     return names
 
 
-@transaction.atomic
+@atomic()
 def post_create(*, author: User, title: str, body: str, tags: list[str] | None = None) -> Post:
     """Publish a post by this author in the current workspace."""
     html = render_markdown(body)
@@ -51,7 +51,7 @@ def post_create(*, author: User, title: str, body: str, tags: list[str] | None =
     return post
 
 
-@transaction.atomic
+@atomic()
 def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str]) -> Post:
     """Edit a post; only its author or an admin may."""
     _require_change(user, post.author_id, "edit this post")
@@ -64,13 +64,14 @@ def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str
     return post
 
 
-@transaction.atomic
+@atomic()
 def post_delete(*, post: Post, user: User) -> None:
     """Delete a post and its comments; only its author or an admin may."""
     _require_change(user, post.author_id, "delete this post")
     post.delete()
 
 
+@atomic()
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
     """Add a comment under a post."""
     return Comment.objects.create(
@@ -78,6 +79,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
     )
 
 
+@atomic()
 def comment_delete(*, comment: Comment, user: User) -> None:
     """Delete a comment; only its author or an admin may."""
     _require_change(user, comment.author_id, "delete this comment")

@@ -1,7 +1,8 @@
 """The current tenant, modelled on ``django.utils.timezone``.
 
 The value lives in a ContextVar, so every thread and every asyncio task sees its own
-tenant, and a task started inside ``tenant_context`` inherits it.
+tenant, and a task started inside ``tenant_context`` inherits it. Entering a tenant's
+context checks that this thread's connection to it is still on the file at its path.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from contextlib import ContextDecorator
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
+from apps.tenancy.databases import refresh
 from apps.tenancy.exceptions import NoActiveTenant
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class tenant_context(ContextDecorator):
         return type(self)(self.tenant)
 
     def __enter__(self) -> Tenant | None:
+        if self.tenant is not None:
+            refresh(self.tenant.slug)
         self._tokens.append(_current_tenant.set(self.tenant))
         return self.tenant
 

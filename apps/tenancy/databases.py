@@ -28,8 +28,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.base import DatabaseWrapper
+from django.utils.connection import ConnectionDoesNotExist
 
-from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import TenantDatabaseExists, TenantDatabaseMissing
 
 ALIAS_PREFIX = "tenant:"
@@ -200,6 +200,32 @@ def scratch_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
+def abandoned_scratch_files(folder: Path, prefix: str = "") -> list[Path]:
+    """Return the scratch files in a folder whose process is gone (a killed copy or restore).
+
+    Scratch names are ``.<name>.<pid>.<thread>.<suffix>``; ``prefix`` narrows them to one
+    target's (``.acme.sqlite3.``).
+    """
+    found = []
+    for path in folder.glob(f"{prefix or '.'}*"):
+        parts = path.name.split(".")
+        pid = parts[-3] if len(parts) >= 5 else ""
+        if path.is_file() and pid.isdigit() and not process_alive(int(pid)):
+            found.append(path)
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Return True if a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def place(ready: Path, target: Path) -> None:
     """Move a complete database file to its final name, never overwriting one."""
     try:
@@ -207,6 +233,41 @@ def place(ready: Path, target: Path) -> None:
     except FileExistsError:
         raise TenantDatabaseExists(f"{target} already exists; it was left untouched.") from None
     ready.unlink()
+
+
+def move_database(source: Path, target: Path) -> None:
+    """Move a database file and its companions to another name; never overwrite one.
+
+    The WAL is first folded into the file and truncated (when no reader holds it), so
+    the main file alone carries the committed writes; a kill between the renames leaves
+    at worst an empty WAL behind. Callers journal the move (``apps.tenancy.journal``) so
+    that a killed one is completed: ``move_leftovers`` is that completion.
+    """
+    if any(path.exists() for path in (target, *companions(target))):
+        raise TenantDatabaseExists(f"{target} already exists; it was left untouched.")
+    checkpoint(source)
+    source.rename(target)
+    move_leftovers(source, target)
+
+
+def move_leftovers(source: Path, target: Path) -> None:
+    """Move whatever of a database is still under its old name to the new one."""
+    for old, new in zip([source, *companions(source)], [target, *companions(target)], strict=True):
+        if old.exists() and not new.exists():
+            old.rename(new)
+
+
+def checkpoint(path: Path) -> bool:
+    """Fold the WAL into the database file and truncate it; return False if readers prevented it."""
+    try:
+        connection = connect(path)
+        try:
+            busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:  # a damaged file still moves, as it is
+        return False
+    return not busy
 
 
 def snapshot(source: Path, destination: Path, source_mode: str = "rw") -> None:
@@ -318,11 +379,6 @@ def connection_settings(path: Path) -> dict[str, Any]:
     }
 
 
-def tenant_connection() -> BaseDatabaseWrapper:
-    """Return the connection to the current tenant's database (for raw SQL)."""
-    return connections[tenant_alias(require_current_tenant().slug)]
-
-
 def open_connection_count() -> int:
     """Return how many tenant connection objects this process holds, all threads together."""
     return _open_count
@@ -349,17 +405,29 @@ def release_alias(alias: str) -> None:
         del connections[alias]
 
 
+def bind(slug: str, *, max_bytes: int | None = None) -> str:
+    """Return the tenant's alias, its connection checked to be on the file at its path."""
+    refresh(slug)
+    return tenant_alias(slug, max_bytes=max_bytes)
+
+
 def refresh(slug: str) -> None:
     """Drop this thread's connection to a tenant if its file was replaced or moved.
 
     Restores, renames and deletions swap files under running workers; a connection
-    kept open on the old file would otherwise read and write the wrong one.
+    kept open on the old file would otherwise read and write the wrong one. An open
+    connection holds its file's inode, so no new file can take that inode number while
+    it is open: the comparison is exact. A connection inside a transaction is kept
+    (it was checked when the transaction began).
     """
     alias = ALIAS_PREFIX + slug
     if alias not in _opened_aliases():
         return
-    wrapper = connections[alias]
-    if wrapper.connection is None:
+    try:
+        wrapper = connections[alias]
+    except ConnectionDoesNotExist:  # an event loop's context: its connections live elsewhere
+        return
+    if wrapper.connection is None or wrapper.in_atomic_block:
         return
     try:
         current: int | None = os.stat(database_path(slug)).st_ino
@@ -384,13 +452,23 @@ def _opened_aliases() -> _ThreadAliases:
 
 
 def _make_room(opened: _ThreadAliases) -> None:
-    """Close this thread's least recently used connections while the process is at its cap.
+    """Close this thread's least recently used idle connections while at the process cap.
 
-    Only a thread may close its own connections, so a thread that has none left may
-    open one beyond the cap: the process holds at most cap + threads - 1.
+    A connection in a transaction is never closed (its writes would be lost). Only a
+    thread may close its own connections, so a thread with none idle may open one
+    beyond the cap: the process holds at most cap + threads - 1 idle ones.
     """
-    while opened and _open_count >= settings.TENANT_MAX_OPEN_CONNECTIONS:
-        release_alias(next(iter(opened)))
+    idle = (alias for alias in list(opened) if not _in_transaction(connections[alias]))
+    while _open_count >= settings.TENANT_MAX_OPEN_CONNECTIONS:
+        alias = next(idle, None)
+        if alias is None:
+            return
+        release_alias(alias)
+
+
+def _in_transaction(wrapper: BaseDatabaseWrapper) -> bool:
+    raw = wrapper.connection
+    return wrapper.in_atomic_block or (raw is not None and raw.in_transaction)
 
 
 def _count(delta: int) -> None:

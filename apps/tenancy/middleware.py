@@ -7,15 +7,17 @@ from typing import Any, NoReturn
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.db import OperationalError
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path, finish_request, query_time_limit, refresh
+from apps.tenancy.errors import page_response, trouble_kind, trouble_response
 from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
+from apps.tenancy.recovery import recover
 from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get
 
@@ -43,7 +45,10 @@ class TenantMiddleware:
         if slug is None:
             self.prepare_public(request)
             return self.get_response(request)
-        tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
+        try:
+            tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
+        except DatabaseError as exc:
+            return self.catalog_trouble(request, exc)
         if isinstance(tenant, HttpResponse):
             return tenant
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
@@ -60,9 +65,12 @@ class TenantMiddleware:
         if slug is None:
             self.prepare_public(request)
             return await get_response(request)
-        found = await sync_to_async(self.tenant_from_slug)(slug)
-        # resolve() may render a page or fetch a database: not in the event loop.
-        tenant = await sync_to_async(self.resolve)(request, slug, found)
+        try:
+            found = await sync_to_async(self.tenant_from_slug)(slug)
+            # resolve() may render a page or fetch a database: not in the event loop.
+            tenant = await sync_to_async(self.resolve)(request, slug, found)
+        except DatabaseError as exc:
+            return await sync_to_async(self.catalog_trouble)(request, exc)
         if isinstance(tenant, HttpResponse):
             return tenant
         request.META["quire.tenant"] = tenant.slug
@@ -83,6 +91,8 @@ class TenantMiddleware:
             or tenant.status == Tenant.Status.MOVING
         ):
             return self.tenant_elsewhere(request, tenant)
+        if tenant is not None and tenant.status == Tenant.Status.MAINTENANCE:
+            return self.in_maintenance(request, tenant)
         if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
             return self.tenant_suspended(request, tenant)
         if tenant is None or not tenant.is_servable:
@@ -110,15 +120,10 @@ class TenantMiddleware:
         raise Http404(f"No workspace at '{slug}'.")
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """Answer a full workspace (507) or an interrupted runaway query (503) with a page."""
-        if not isinstance(exception, OperationalError):
+        """Answer a database's trouble with its page: busy or damaged 503, full 507."""
+        if not isinstance(exception, DatabaseError):
             return None
-        message = str(exception)
-        if "database or disk is full" in message:
-            return render(request, "tenancy/storage_full.html", status=507)
-        if message == "interrupted":
-            return render(request, "tenancy/query_timeout.html", status=503)
-        return None
+        return trouble_response(request, exception)
 
     def tenant_elsewhere(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
         """Answer a tenant homed on another node, or moving; never serve a local copy.
@@ -140,11 +145,20 @@ class TenantMiddleware:
         except HomeUnreachable:
             return self.retry_soon(request)
 
+    def in_maintenance(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
+        """Answer 503 while files move; finish the move if the process doing it died."""
+        recover(tenant_id=tenant.pk)
+        return self.retry_soon(request)
+
+    def catalog_trouble(self, request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+        """Answer a catalog that is briefly locked with 503; re-raise anything else."""
+        if trouble_kind(exc) != "busy":
+            raise exc
+        return self.retry_soon(request)
+
     def retry_soon(self, request: HttpRequest) -> HttpResponse:
         """Answer 503 with Retry-After: the workspace is briefly unavailable."""
-        response = render(request, "tenancy/elsewhere.html", status=503)
-        response["Retry-After"] = "1"
-        return response
+        return page_response(request, "unavailable")
 
     def tenant_suspended(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
         """Answer a suspended tenant: 403 with the "suspended" page; no data is read."""

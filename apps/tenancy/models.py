@@ -9,6 +9,8 @@ class Tenant(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         MOVING = "moving", "Moving to another node"
+        # Files being renamed or restored; a journal says how to finish (apps.tenancy.journal).
+        MAINTENANCE = "maintenance", "Briefly unavailable (rename or restore)"
         DELETED = "deleted", "Deleted (in the trash)"
 
     slug = models.CharField(max_length=63, unique=True)
@@ -33,7 +35,7 @@ class Tenant(models.Model):
     @property
     def has_database(self) -> bool:
         """Return True when the tenant's database file is expected in the tenants folder."""
-        return self.status in (self.Status.ACTIVE, self.Status.SUSPENDED)
+        return self.status in (self.Status.ACTIVE, self.Status.SUSPENDED, self.Status.MAINTENANCE)
 
     @property
     def is_servable(self) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.tenancy import schema
 from apps.tenancy.databases import database_files, require_database_file, tenant_alias
@@ -50,8 +52,17 @@ def tenant_list(*, statuses: Sequence[str] | None = None) -> QuerySet[Tenant]:
 
 
 def tenant_slug_available(*, slug: str) -> bool:
-    """Return True if no tenant holds this slug."""
-    return not Tenant.objects.filter(slug=slug).exists()
+    """Return True if no tenant holds this slug.
+
+    A claim whose provisioning died (never activated, older than
+    TENANT_PROVISIONING_TIMEOUT) holds nothing: the next claim clears it.
+    """
+    return not Tenant.objects.filter(slug=slug).exclude(_abandoned_claim()).exists()
+
+
+def _abandoned_claim() -> Q:
+    cutoff = timezone.now() - timedelta(seconds=settings.TENANT_PROVISIONING_TIMEOUT)
+    return Q(status=Tenant.Status.PROVISIONING, activated_at__isnull=True, created_at__lte=cutoff)
 
 
 def tenant_database_size(*, tenant: Tenant) -> int:

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
-from apps.tenancy import schema, trash
+from apps.tenancy import journal, schema, trash
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     companions,
@@ -26,6 +26,7 @@ from apps.tenancy.databases import (
     database_path,
     delete_database_files,
     integrity_errors,
+    move_database,
     place,
     release,
     replication_state_dir,
@@ -44,9 +45,11 @@ from apps.tenancy.exceptions import (
 )
 from apps.tenancy.migrator import migrate_database, migrate_file
 from apps.tenancy.models import Tenant
+from apps.tenancy.recovery import clear_orphans, finish, recover
 from apps.tenancy.replication import ReplicationFailed, replica_restore, sync_now
 from apps.tenancy.slugs import validate_slug
 from apps.tenancy.template import template_path
+from apps.tenancy.work import atomic
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 Status = Tenant.Status
@@ -80,14 +83,16 @@ def _provision(
     *, slug: str, name: str, source: Path, seed: Callable[[], None] | None = None
 ) -> Tenant:
     """Claim a slug, copy a database into place, seed it and activate the tenant."""
+    recover()
     tenant = _tenant_claim(slug=slug, name=name)
     placed = False
     try:
+        clear_orphans(slug)
         copy_database(source, database_path(slug))
         placed = True
         tenant_migrate(tenant=tenant)
         if seed is not None:
-            with tenant_context(tenant):
+            with tenant_context(tenant), atomic():
                 seed()
         tenant.activated_at = timezone.now()
         _status_set(tenant=tenant, status=Status.ACTIVE)
@@ -218,8 +223,10 @@ def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
 def tenant_purge() -> list[str]:
     """Remove trash older than the retention period and free the deleted tenants' slugs.
 
-    Tenants whose provisioning died midway are cleared too.
+    Tenants whose provisioning died midway, abandoned journals and scratch files are
+    cleared too.
     """
+    recover()
     tenant_reap_abandoned()
     cutoff = timezone.now() - timedelta(days=settings.TENANT_TRASH_RETENTION_DAYS)
     removed = []
@@ -234,7 +241,13 @@ def tenant_purge() -> list[str]:
 
 
 def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
-    """Give a tenant a new slug; its file moves with it (renames keep open files valid)."""
+    """Give a tenant a new slug; its files move with it, as one journaled step.
+
+    The tenant answers "briefly unavailable" while its files move. A kill at any point
+    leaves a journal entry that the next command (or request) completes.
+    """
+    recover()
+    tenant.refresh_from_db()
     _require_database(tenant, "renamed")
     validate_slug(new_slug)
     old_slug, status = tenant.slug, tenant.status
@@ -243,22 +256,27 @@ def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
     if any(path.exists() for path in database_files(new_slug)):
         raise TenantDatabaseExists(f"Files for '{new_slug}' already exist in {data_dir()}.")
     require_database_file(old_slug)
+    entry = journal.Entry(
+        op="rename", tenant_id=tenant.pk, status=status, source=old_slug, target=new_slug
+    )
+    journal.write(entry)
     try:
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            Tenant.objects.filter(pk=tenant.pk).update(slug=new_slug, status=Status.PROVISIONING)
+            Tenant.objects.filter(pk=tenant.pk).update(slug=new_slug, status=Status.MAINTENANCE)
     except IntegrityError:
+        journal.remove(entry)
         raise SlugTaken(f"The subdomain '{new_slug}' is already taken.") from None
-    release(old_slug)
-    _move_files(old_slug, new_slug)
-    tenant.slug = new_slug
-    _status_set(tenant=tenant, status=status)
+    try:
+        _move_files(old_slug, new_slug)
+    finally:
+        finish(entry)  # completes the move if it stopped half-way
+    tenant.refresh_from_db()
     return tenant
 
 
 def _move_files(old_slug: str, new_slug: str) -> None:
-    for source, target in zip(database_files(old_slug), database_files(new_slug), strict=True):
-        if source.exists():
-            source.rename(target)
+    release(old_slug)
+    move_database(database_path(old_slug), database_path(new_slug))
     # Under its new name the file is a new database to Litestream: a fresh replica starts
     # there, and the old name's replica stays for restores.
     shutil.rmtree(replication_state_dir(old_slug), ignore_errors=True)
@@ -307,6 +325,7 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
     files go to the trash (for undo); a slug not in the catalog becomes a new tenant.
     """
     validate_slug(slug)
+    recover()
     staged = scratch_path(database_path(slug))
     try:
         _stage(source, staged)
@@ -454,15 +473,25 @@ def _check_restorable(staged: Path) -> None:
 
 
 def _swap(tenant: Tenant, staged: Path) -> Path | None:
-    """Replace a tenant's files with a staged database; keep the old ones in the trash."""
+    """Replace a tenant's files with a staged database; keep the old ones in the trash.
+
+    Journaled: a kill before the new file is in place puts the old one back.
+    """
     _require_database(tenant, "restored in place")
-    status = tenant.status
-    _status_set(tenant=tenant, status=Status.PROVISIONING)  # not served while files swap
+    status = Status.ACTIVE if tenant.status == Status.MAINTENANCE else tenant.status
+    folder = trash.trash_folder(tenant.slug, "replaced", timezone.now())
+    entry = journal.Entry(
+        op="restore", tenant_id=tenant.pk, status=status, source=tenant.slug, trash=str(folder)
+    )
+    journal.write(entry)
+    _status_set(tenant=tenant, status=Status.MAINTENANCE)  # not served while files swap
+    replaced = None
     try:
-        replaced = None
         if database_path(tenant.slug).exists():
-            replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now())
+            replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now(), folder)
+        clear_orphans(tenant.slug)
         place(staged, database_path(tenant.slug))
     finally:
-        _status_set(tenant=tenant, status=status)
+        finish(entry)  # keeps the new file if it is in place, else puts the old one back
+    tenant.refresh_from_db()
     return replaced

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.tenancy import schema
-from apps.tenancy.databases import companions, data_dir
+from apps.tenancy.databases import data_dir
 from apps.tenancy.migrator import migrate_file
 
 TEMPLATE_DIR_NAME = ".templates"
@@ -42,9 +42,10 @@ def template_path() -> Path:
 
 def _build(path: Path) -> None:
     """Migrate a fresh file and publish it as the template with an atomic rename."""
-    building = path.with_name(f".{path.stem}.{os.getpid()}.building")
-    for leftover in (building, *companions(building)):
+    # The build lock is held: any other build file is a killed build's leftover.
+    for leftover in path.parent.glob(".*.building*"):
         leftover.unlink(missing_ok=True)
+    building = path.with_name(f".{path.stem}.{os.getpid()}.building")
     building.touch()
     migrate_file(building)
     with open(building, "rb") as built:

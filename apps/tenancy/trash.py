@@ -6,7 +6,14 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apps.tenancy.databases import data_dir, database_files, release, replication_state_dir
+from apps.tenancy.databases import (
+    checkpoint,
+    data_dir,
+    database_files,
+    database_path,
+    release,
+    replication_state_dir,
+)
 
 TRASH_DIR_NAME = ".trash"
 STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -22,11 +29,17 @@ def trash_folder(slug: str, label: str, when: datetime) -> Path:
     return trash_dir() / f"{slug}.{label}.{when.astimezone(UTC).strftime(STAMP_FORMAT)}"
 
 
-def move_to_trash(slug: str, label: str, when: datetime) -> Path:
-    """Move the tenant's database file and companions into a new trash folder."""
+def move_to_trash(slug: str, label: str, when: datetime, folder: Path | None = None) -> Path:
+    """Move the tenant's database file and companions into a new trash folder.
+
+    The WAL is folded into the file first, so the file alone holds the data even if a
+    kill comes between the moves (what is left behind is swept up as orphaned).
+    """
     release(slug)
-    folder = trash_folder(slug, label, when)
-    folder.mkdir(parents=True)
+    folder = folder or trash_folder(slug, label, when)
+    folder.mkdir(parents=True, exist_ok=True)
+    if database_path(slug).exists():
+        checkpoint(database_path(slug))
     for path in database_files(slug):
         if path.exists():
             path.rename(folder / path.name)

@@ -110,6 +110,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "apps.accounts",
     "apps.posts",
+    "apps.tenancy.commits",
 ]
 SHARED_APPS = [
     "apps.tenancy",

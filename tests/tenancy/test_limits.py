@@ -84,9 +84,9 @@ def test_runaway_query_is_interrupted_and_the_connection_survives(make_tenant):
 
 
 def runaway_view(request):
-    from apps.tenancy.databases import tenant_connection
+    from apps.tenancy import work
 
-    with tenant_connection().cursor() as cursor:
+    with work.cursor() as cursor:
         cursor.execute(RUNAWAY)
     raise AssertionError("the query should have been interrupted")
 

@@ -7,7 +7,8 @@ from django.db import connections
 from apps.accounts.models import User
 from apps.tenancy import services
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, tenant_connection
+from apps.tenancy.databases import database_path
+from apps.tenancy.work import current_connection
 from apps.tenancy.exceptions import InvalidSlug, SlugTaken, TenantDatabaseExists
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_pending_migrations
@@ -36,7 +37,7 @@ def test_create_makes_an_active_migrated_tenant_with_its_admin():
 def test_tenant_connections_use_wal_foreign_keys_and_immediate_transactions():
     tenant = create("acme")
     with tenant_context(tenant):
-        connection = tenant_connection()
+        connection = current_connection()
         with connection.cursor() as cursor:
             pragmas = {
                 name: cursor.execute(f"PRAGMA {name}").fetchone()[0]

@@ -1,0 +1,116 @@
+"""Turn SQLite's trouble into clear answers: busy, full, interrupted, damaged.
+
+Errors are told apart by SQLite's own result codes (``sqlite3.Error.sqlite_errorcode``),
+never by message text. Django wraps sqlite3's exceptions; the original is the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+SQLITE_INTERRUPT = 9
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
+
+BUSY = frozenset({SQLITE_BUSY, SQLITE_LOCKED})
+DAMAGED = frozenset({SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN, SQLITE_IOERR})
+RETRY_AFTER_SECONDS = 2
+
+logger = logging.getLogger(__name__)
+
+# kind -> (status, title, text)
+PAGES = {
+    "unavailable": (
+        503,
+        "One moment",
+        "This workspace is briefly unavailable while it is moved or maintained. Nothing "
+        "was lost; please try again in a moment.",
+    ),
+    "busy": (
+        503,
+        "This workspace is busy",
+        "Another change is being saved right now, so yours was not. Nothing was lost; "
+        "please try again in a moment.",
+    ),
+    "damaged": (
+        503,
+        "This workspace is unavailable",
+        "Its data could not be read. The operators have been alerted; other workspaces "
+        "are not affected. Please try again later.",
+    ),
+    "full": (
+        507,
+        "Workspace storage is full",
+        "This change was not saved because the workspace has reached its storage limit. "
+        "Everything saved before is intact.",
+    ),
+    "interrupted": (
+        503,
+        "This took too long",
+        "The request was stopped because it ran too long. Nothing was changed; please try "
+        "again with a narrower request.",
+    ),
+}
+
+
+def sqlite_code(exc: BaseException | None) -> int | None:
+    """Return SQLite's primary result code behind an exception, or None if it has none."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
+            return int(exc.sqlite_errorcode) & 0xFF
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def trouble_kind(exc: BaseException | None) -> str | None:
+    """Return "busy", "full", "interrupted" or "damaged" for a database error, else None."""
+    code = sqlite_code(exc)
+    if code in BUSY:
+        return "busy"
+    if code == SQLITE_FULL:
+        return "full"
+    if code == SQLITE_INTERRUPT:
+        return "interrupted"
+    if code in DAMAGED:
+        return "damaged"
+    return None
+
+
+def trouble_response(request: HttpRequest, exc: BaseException | None) -> HttpResponse | None:
+    """Return the page for a database error users can be told about, or None."""
+    kind = trouble_kind(exc)
+    if kind is None:
+        return None
+    if kind == "damaged":
+        logger.error("Database unreadable: %s", exc)
+    return page_response(request, kind)
+
+
+def page_response(request: HttpRequest, kind: str) -> HttpResponse:
+    """Render one of the trouble pages; a 503 says when to retry."""
+    status, title, text = PAGES[kind]
+    context = {"status": status, "title": title, "text": text}
+    response = render(request, "tenancy/trouble.html", context, status=status)
+    if status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Answer an unhandled exception: a database's trouble by its page, anything else 500."""
+    response = trouble_response(request, sys.exc_info()[1])
+    if response is not None:
+        return response
+    return render(request, "500.html", status=500)

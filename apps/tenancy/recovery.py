@@ -1,0 +1,99 @@
+"""Finish what a killed operation left behind: journals, scratch files, orphaned companions.
+
+Every command that changes tenant files runs ``recover`` first, and a request to a
+workspace in maintenance runs it for that workspace, so a kill -9 never leaves a state
+that blocks a re-run:
+
+- a rename is completed: the catalog names the new slug, every file moves under it;
+- an in-place restore is completed if the new file is in place, else undone (the
+  replaced files come back from the trash); either way the status is as before;
+- scratch files of dead processes (copies, staged restores) are removed;
+- a WAL or shared-memory file with no database beside it is moved to the trash as
+  "orphaned", so it can never be replayed into a new database of that name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from apps.tenancy import journal, trash
+from apps.tenancy.databases import (
+    abandoned_scratch_files,
+    companions,
+    data_dir,
+    database_path,
+    move_leftovers,
+    release,
+)
+from apps.tenancy.models import Tenant
+
+
+def recover(*, tenant_id: int | None = None) -> list[str]:
+    """Complete or undo abandoned operations (one tenant's, or all); return what was done."""
+    done = []
+    for entry in journal.pending():
+        if tenant_id is not None and entry.tenant_id != tenant_id:
+            continue
+        if entry.abandoned():
+            done.append(finish(entry))
+    if tenant_id is None:
+        done += sweep_scratch()
+    return done
+
+
+def finish(entry: journal.Entry) -> str:
+    """Bring one journaled operation to its end and forget it; return what was done."""
+    outcome = _finish_rename(entry) if entry.op == "rename" else _finish_restore(entry)
+    Tenant.objects.filter(pk=entry.tenant_id, status=Tenant.Status.MAINTENANCE).update(
+        status=entry.status
+    )
+    journal.remove(entry)
+    return outcome
+
+
+def _finish_rename(entry: journal.Entry) -> str:
+    """Roll a rename forward; back only if another tenant took the new slug meanwhile."""
+    release(entry.source)
+    try:
+        Tenant.objects.filter(pk=entry.tenant_id).update(slug=entry.target)
+    except IntegrityError:
+        move_leftovers(database_path(entry.target), database_path(entry.source))
+        return f"rename {entry.source} -> {entry.target} undone (the new slug was taken)"
+    move_leftovers(database_path(entry.source), database_path(entry.target))
+    return f"rename {entry.source} -> {entry.target} completed"
+
+
+def _finish_restore(entry: journal.Entry) -> str:
+    """Keep a restored file that is in place; else put the replaced one back."""
+    path = database_path(entry.source)
+    if path.exists():
+        return f"restore of {entry.source} completed"
+    folder = Path(entry.trash)
+    if (folder / path.name).exists():
+        release(entry.source)
+        move_leftovers(folder / path.name, path)
+        return f"restore of {entry.source} undone (its previous file is back)"
+    return f"restore of {entry.source} found no file to keep"
+
+
+def sweep_scratch() -> list[str]:
+    """Remove scratch files of processes that are gone; return their names."""
+    if not data_dir().is_dir():
+        return []
+    removed = []
+    for path in abandoned_scratch_files(data_dir()):
+        path.unlink(missing_ok=True)
+        removed.append(f"removed {path.name}")
+    return removed
+
+
+def clear_orphans(slug: str) -> Path | None:
+    """Move a WAL or -shm with no database file beside it to the trash; return the folder."""
+    if database_path(slug).exists():
+        return None
+    if not any(path.exists() for path in companions(database_path(slug))):
+        return None
+    return trash.move_to_trash(slug, "orphaned", timezone.now())
