@@ -10,14 +10,16 @@ twice, and the parent holds no open tenant connection while they start.
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from apps.tenancy.databases import release_all
+from apps.tenancy.doctor import OK, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_migrate
@@ -35,6 +37,7 @@ class TenantReport:
     applied: list[str] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    health: str = OK  # a failed tenant's file: "damaged", "missing", "unreadable" or "failed"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,12 +58,21 @@ def migrate_tenants(
 
 
 def migrate_one(tenant: Tenant) -> TenantReport:
-    """Migrate one tenant and describe the outcome; never raise for that tenant's failure."""
+    """Migrate one tenant and describe the outcome; never raise for that tenant's failure.
+
+    A missing, empty or damaged file is reported as such, with SQLite's reason: an empty
+    file would otherwise be migrated into a blank workspace.
+    """
     started = time.perf_counter()
+    health = file_health(slug=tenant.slug)
+    if not health.ok:
+        return _failed(tenant, health.status, str(health), started)
     try:
         applied = tenant_migrate(tenant=tenant)
-    except ApplicationError as exc:
-        return TenantReport(tenant.slug, "failed", error=str(exc), seconds=_since(started))
+    except (ApplicationError, sqlite3.Error, DatabaseError) as exc:
+        health = health_from_error(slug=tenant.slug, error=exc)
+        error = str(health) if health.is_damage else str(exc)
+        return _failed(tenant, health.status, error, started)
     finally:
         release_all()
     outcome = "migrated" if applied else "up to date"
@@ -90,6 +102,10 @@ def _close_parent_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def _failed(tenant: Tenant, health: str, error: str, started: float) -> TenantReport:
+    return TenantReport(tenant.slug, "failed", error=error, seconds=_since(started), health=health)
 
 
 def _since(started: float) -> float:

@@ -87,7 +87,7 @@ def test_migrate_tenants_reports_failures_and_goes_on(make_tenant):
     unapply_posts_migration("beta")
     database_path("acme").unlink()
     with pytest.raises(
-        CommandError, match=r"1 tenant\(s\) failed to migrate:\n  acme: The database"
+        CommandError, match=r"1 tenant\(s\) failed to migrate:\n  acme: missing: file not found"
     ):
         run("migrate_tenants")
     with sqlite3.connect(database_path("beta")) as raw:

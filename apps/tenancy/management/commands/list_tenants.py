@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.db import DatabaseError
 
+from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
@@ -20,9 +23,11 @@ from apps.tenancy.selectors import (
 
 class Command(TenantCommand):
     help = (
-        "List the workspaces: slug, status, size on disk, migration state "
+        "List the workspaces: slug, status, health, size on disk, migration state "
         "(up to date / N pending), last write, and with QUIRE_REPLICATION on, how far each "
-        "replica has come."
+        "replica has come. A workspace whose file is missing or fails to read (SQLite's "
+        "reason is shown) is listed as such, and the command then exits 1 naming it; "
+        "check_tenants scans whole files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,29 +37,45 @@ class Command(TenantCommand):
         rows = [self.describe(tenant) for tenant in tenant_list()]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
-            return
-        if not rows:
+        elif rows:
+            self.show(rows)
+        else:
             self.stdout.write("No tenants.")
-            return
+        self.fail_if_unhealthy(rows)
+
+    def show(self, rows: list[dict[str, Any]]) -> None:
         self.stdout.write(
-            f"{'SLUG':<24} {'STATUS':<13} {'SIZE':>10}  {'MIGRATIONS':<14} LAST WRITE"
+            f"{'SLUG':<24} {'STATUS':<13} {'HEALTH':<10} {'SIZE':>10}  {'MIGRATIONS':<14} "
+            "LAST WRITE"
         )
         for row in rows:
             size = f"{row['size_bytes'] / 1024:.0f} KiB"
             activity = (row["last_activity"] or "-")[:19].replace("T", " ")
-            columns = f"{row['slug']:<24} {row['status']:<13} {size:>10}  {row['migrations']:<14}"
+            health = row["health"] or "-"
+            columns = f"{row['slug']:<24} {row['status']:<13} {health:<10} {size:>10}  "
             replication = f"  {row['replication']}" if "replication" in row else ""
-            self.stdout.write(f"{columns} {activity}{replication}")
+            self.stdout.write(f"{columns}{row['migrations']:<14} {activity}{replication}")
+            if row["error"]:
+                self.stdout.write(self.style.ERROR(f"  {health}: {row['error']}"))
+
+    def fail_if_unhealthy(self, rows: list[dict[str, Any]]) -> None:
+        bad = [row for row in rows if row["health"] not in (None, "ok")]
+        if bad:
+            names = ", ".join(f"{row['slug']} ({row['health']}: {row['error']})" for row in bad)
+            raise CommandError(f"{len(bad)} workspace(s) could not be read: {names}")
 
     def describe(self, tenant: Tenant) -> dict[str, Any]:
         last = tenant_last_activity(tenant=tenant)
+        health, migrations = self.migration_state(tenant)
         row = {
             "slug": tenant.slug,
             "name": tenant.name,
             "status": tenant.status,
             "home_node": tenant.home_node,
+            "health": health.status if health else None,
+            "error": health.reason if health else "",
             "size_bytes": tenant_database_size(tenant=tenant),
-            "migrations": self.migration_state(tenant),
+            "migrations": migrations,
             "last_activity": last.isoformat() if last else None,
         }
         if settings.QUIRE_REPLICATION and tenant.has_database:
@@ -68,11 +89,15 @@ class Command(TenantCommand):
         lag = "in step" if not position.behind else f"{position.behind} txn behind"
         return f"txid {position.replica_txid:x} at {position.replica_time} ({lag})"
 
-    def migration_state(self, tenant: Tenant) -> str:
+    def migration_state(self, tenant: Tenant) -> tuple[Health | None, str]:
+        """Return the file's health as far as reading its ledger tells, and what it lacks."""
         if not tenant.has_database:
-            return "-"
+            return None, "-"
+        health = file_health(slug=tenant.slug)
+        if not health.ok:
+            return health, "-"
         try:
             pending = tenant_pending_count(tenant=tenant)
-        except ApplicationError as exc:
-            return f"error: {exc}"
-        return f"{pending} pending" if pending else "up to date"
+        except (ApplicationError, sqlite3.Error, DatabaseError) as exc:
+            return health_from_error(slug=tenant.slug, error=exc), "-"
+        return health, f"{pending} pending" if pending else "up to date"

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
+from apps.tenancy.databases import release_all
+from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.fleet import TenantReport, migrate_tenants
 from apps.tenancy.models import Tenant
@@ -21,8 +26,9 @@ class Command(BaseCommand):
     help = (
         "Apply pending migrations to every tenant database (active and suspended) with "
         "parallel workers. Each tenant is migrated in one transaction: a failure leaves it "
-        "as it was, the others go on, and the summary lists every failure. Re-running "
-        "continues where a run stopped. Plain 'migrate' does the catalog only."
+        "as it was, the others go on, and the summary lists every failure; a missing or "
+        "damaged file is named as such with SQLite's reason. Re-running continues where a "
+        "run stopped. Plain 'migrate' does the catalog only."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -50,7 +56,10 @@ class Command(BaseCommand):
         mode.add_argument(
             "--check",
             action="store_true",
-            help="Change nothing; exit 1 listing tenants with unapplied migrations.",
+            help=(
+                "Change nothing; exit 1 listing tenants with unapplied migrations and those "
+                "whose file is missing or damaged."
+            ),
         )
         mode.add_argument(
             "--plan", action="store_true", help="Change nothing; print what would run, per tenant."
@@ -81,37 +90,70 @@ class Command(BaseCommand):
     # --check and --plan -------------------------------------------------------------
 
     def show_pending(self, tenants: list[Tenant], *, as_json: bool) -> None:
-        behind = {}
+        behind, problems = {}, []
         for tenant in tenants:
-            count = self.pending_or_error(tenant_pending_count, tenant)
-            if count:
+            count = self.pending_or_health(tenant_pending_count, tenant)
+            if isinstance(count, Health):
+                problems.append(count)
+            elif count:
                 behind[tenant.slug] = count
         if as_json:
-            self.stdout.write(json.dumps({"tenants": len(tenants), "pending": behind}))
+            summary = {"tenants": len(tenants), "pending": behind}
+            if problems:
+                summary["problems"] = [health.as_dict() for health in problems]
+            self.stdout.write(json.dumps(summary))
         else:
             for slug, count in behind.items():
                 self.stdout.write(f"{slug}: {count} unapplied migration(s)")
+            for health in problems:
+                self.stdout.write(self.style.ERROR(f"{health.slug}: {health}"))
         if behind:
             self.stderr.write(
                 f"{len(behind)} of {len(tenants)} tenant(s) have unapplied migrations."
             )
+        self.fail_on_problems(problems, len(tenants))
+        if behind:
             sys.exit(1)
         if not as_json:
             self.stdout.write(f"All {len(tenants)} tenant(s) are up to date.")
 
     def show_plan(self, tenants: list[Tenant], *, as_json: bool) -> None:
-        plans = {t.slug: self.pending_or_error(tenant_pending_migrations, t) for t in tenants}
+        plans = {t.slug: self.pending_or_health(tenant_pending_migrations, t) for t in tenants}
+        problems = [plan for plan in plans.values() if isinstance(plan, Health)]
         if as_json:
-            self.stdout.write(json.dumps(plans, indent=2))
-            return
-        for slug, names in plans.items():
-            self.stdout.write(f"{slug}: {', '.join(names) if names else 'up to date'}")
+            entries = {
+                slug: {"health": plan.status, "error": plan.reason}
+                if isinstance(plan, Health)
+                else plan
+                for slug, plan in plans.items()
+            }
+            self.stdout.write(json.dumps(entries, indent=2))
+        else:
+            for slug, plan in plans.items():
+                self.stdout.write(f"{slug}: {self.plan_text(plan)}")
+        self.fail_on_problems(problems, len(tenants))
 
-    def pending_or_error(self, selector: Any, tenant: Tenant) -> Any:
+    def plan_text(self, plan: list[str] | Health) -> str:
+        if isinstance(plan, Health):
+            return self.style.ERROR(str(plan))
+        return ", ".join(plan) if plan else "up to date"
+
+    def pending_or_health(self, selector: Callable[..., Any], tenant: Tenant) -> Any:
+        """Return what the selector says, or the file's health when it cannot be read."""
+        health = file_health(slug=tenant.slug)
+        if not health.ok:
+            return health
         try:
             return selector(tenant=tenant)
-        except ApplicationError as exc:
-            raise CommandError(f"{tenant.slug}: {exc}") from exc
+        except (ApplicationError, sqlite3.Error, DatabaseError) as exc:
+            return health_from_error(slug=tenant.slug, error=exc)
+        finally:
+            release_all()
+
+    def fail_on_problems(self, problems: list[Health], total: int) -> None:
+        if problems:
+            lines = "\n".join(f"  {health.slug}: {health}" for health in problems)
+            raise CommandError(f"{len(problems)} of {total} tenant(s) could not be read:\n{lines}")
 
     # Applying -----------------------------------------------------------------------
 
@@ -169,7 +211,7 @@ class Command(BaseCommand):
             "tenants": len(reports),
             "up_to_date": sum(report.outcome == "up to date" for report in reports),
             "migrated": [{"slug": r.slug, "applied": r.applied} for r in reports if r.applied],
-            "failed": [{"slug": r.slug, "error": r.error} for r in failed],
+            "failed": [{"slug": r.slug, "health": r.health, "error": r.error} for r in failed],
             "not_attempted": skipped,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
+from django.db import DatabaseError
 
+from apps.tenancy.doctor import health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
@@ -34,9 +37,9 @@ class Command(TenantCommand):
         for tenant in tenants:
             try:
                 tenant_adopt(tenant=tenant)
-            except ApplicationError as exc:
-                failed[tenant.slug] = str(exc)
-                self.line(options, self.style.ERROR(f"{tenant.slug}: FAILED: {exc}"))
+            except (ApplicationError, sqlite3.Error, DatabaseError) as exc:
+                failed[tenant.slug] = reason = self.failure(tenant, exc)
+                self.line(options, self.style.ERROR(f"{tenant.slug}: FAILED: {reason}"))
                 continue
             restored.append(tenant.slug)
             self.line(options, self.style.SUCCESS(f"{tenant.slug}: restored here"))
@@ -49,6 +52,11 @@ class Command(TenantCommand):
             raise CommandError(
                 f"{len(failed)} tenant(s) could not be restored: {', '.join(failed)}"
             )
+
+    def failure(self, tenant: Tenant, error: BaseException) -> str:
+        """Describe a failure, in SQLite's words when a file was damaged or unreadable."""
+        health = health_from_error(slug=tenant.slug, error=error)
+        return str(health) if health.is_damage else str(error)
 
     def line(self, options: dict[str, Any], text: str) -> None:
         if not options["json"]:

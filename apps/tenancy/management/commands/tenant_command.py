@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from typing import Any
 
 from django.core.management import call_command, get_commands, load_command_class
@@ -9,6 +10,7 @@ from django.db import DatabaseError
 
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import release_all, tenant_alias
+from apps.tenancy.doctor import Health, health_from_error, tenant_opens
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
@@ -19,7 +21,9 @@ class Command(TenantCommand):
     help = (
         "Run any Django command inside a tenant: "
         "tenant_command COMMAND --tenant SLUG [ARGS...], or --all-tenants to run it in each "
-        "active tenant in turn. Commands with a --database option get the tenant's database."
+        "active tenant in turn. Commands with a --database option get the tenant's database. "
+        "With --all-tenants, a tenant whose file is missing or does not open is skipped and "
+        "named (with SQLite's reason), the others go on, and the command exits 1 at the end."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -79,18 +83,36 @@ class Command(TenantCommand):
             release_all()
 
     def run_everywhere(self, command: BaseCommand, argv: list[str]) -> None:
-        failed = []
+        failed: dict[str, str] = {}
         tenants = list(tenant_list(statuses=[Tenant.Status.ACTIVE]))
         for tenant in tenants:
             self.stdout.write(self.style.MIGRATE_HEADING(f"== {tenant.slug} =="))
-            try:
-                self.run_in(tenant, command, argv)
-            except (CommandError, ApplicationError, DatabaseError) as exc:
-                self.stdout.write(self.style.ERROR(f"{tenant.slug}: FAILED: {exc}"))
-                failed.append(tenant.slug)
+            problem = self.run_or_problem(tenant, command, argv)
+            if problem:
+                self.stdout.write(self.style.ERROR(f"{tenant.slug}: FAILED: {problem}"))
+                failed[tenant.slug] = problem
         self.stdout.write(f"Ran in {len(tenants) - len(failed)} of {len(tenants)} tenant(s).")
         if failed:
-            raise CommandError(f"Failed in {len(failed)} tenant(s): {', '.join(failed)}")
+            lines = "\n".join(f"  {slug}: {problem}" for slug, problem in failed.items())
+            raise CommandError(f"Failed in {len(failed)} tenant(s):\n{lines}")
+
+    def run_or_problem(self, tenant: Tenant, command: BaseCommand, argv: list[str]) -> str:
+        """Run the command in one tenant; return what went wrong, or "" if nothing did.
+
+        A file that is missing or does not open is not handed to the command at all.
+        """
+        health = tenant_opens(tenant=tenant)
+        if not health.ok:
+            return str(health)
+        try:
+            self.run_in(tenant, command, argv)
+        except (CommandError, ApplicationError, DatabaseError, sqlite3.Error) as exc:
+            return self.describe_failure(tenant, exc)
+        return ""
+
+    def describe_failure(self, tenant: Tenant, error: BaseException) -> str:
+        health: Health = health_from_error(slug=tenant.slug, error=error)
+        return str(health) if health.is_damage else str(error)
 
     def takes_database(self, command: BaseCommand) -> bool:
         parser = command.create_parser("manage.py", "command")
