@@ -5,6 +5,7 @@ with threads each (gthread), so that requests waiting on a tenant's write lock d
 hold a whole process. SIGHUP reloads gracefully (new workers start before old ones stop).
 """
 
+import importlib
 import multiprocessing
 import os
 import resource
@@ -29,4 +30,12 @@ if _hard != resource.RLIM_INFINITY and _soft < _hard:
 
 access_log_format = (
     '%(h)s [%({quire.tenant}e)s %({quire.request_id}e)s] "%(r)s" %(s)s %(b)s %(M)sms'
+)
+# Link tokens (invitations, sign-up hand-off, password reset) are masked in every field.
+logger_class = "apps.core.accesslog.RedactingLogger"
+
+# gunicorn believes X-Forwarded-* headers from the same proxies as Django does: the
+# QUIRE_TRUSTED_PROXIES setting (environment or .env), which no settings module overrides.
+forwarded_allow_ips = ",".join(
+    importlib.import_module("config.settings.base").QUIRE_TRUSTED_PROXIES
 )

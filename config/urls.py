@@ -10,5 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "apps.core.views.bad_request"  # a body over the upload limits gets 413
+
 # Database trouble (busy, damaged, full) gets its own page, never a 500.
 handler500 = "apps.tenancy.errors.server_error"

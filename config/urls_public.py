@@ -6,5 +6,7 @@ urlpatterns = [
     path("", include("apps.onboarding.urls")),
 ]
 
+handler400 = "apps.core.views.bad_request"  # a body over the upload limits gets 413
+
 # Database trouble (busy, damaged, full) gets its own page, never a 500.
 handler500 = "apps.tenancy.errors.server_error"

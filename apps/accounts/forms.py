@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from apps.accounts.models import User
+from apps.core.validators import validate_one_line
 
 
 class InviteForm(forms.Form):
@@ -18,8 +19,8 @@ class RoleForm(forms.Form):
 
 
 class AcceptInvitationForm(forms.Form):
-    first_name = forms.CharField(max_length=150)
-    last_name = forms.CharField(max_length=150, required=False)
+    first_name = forms.CharField(max_length=150, validators=[validate_one_line])
+    last_name = forms.CharField(max_length=150, required=False, validators=[validate_one_line])
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
     password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -12,12 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import AcceptInvitationForm, InviteForm, RoleForm
 from apps.accounts.models import User
-from apps.accounts.ratelimit import login_blocked, login_failed, login_succeeded
+from apps.accounts.ratelimit import mail_allowed, too_many_emails
 from apps.accounts.selectors import invitation_get, invitation_pending_list, member_get, member_list
 from apps.accounts.services import (
     HandoffInvalid,
@@ -32,8 +32,9 @@ from apps.accounts.services import (
     member_set_role,
 )
 from apps.tenancy.context import require_current_tenant
+from apps.tenancy.urls import tenant_url
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
+BACKEND = "apps.accounts.ratelimit.SignInThrottleBackend"
 
 
 def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -50,26 +51,37 @@ def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
 
 class LoginView(auth_views.LoginView):
-    """Django's sign-in, refused with 429 after too many failures from one address."""
+    """Django's sign-in; the authentication backend throttles guesses (ratelimit)."""
 
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if login_blocked(request):
-            minutes = max(1, settings.QUIRE_LOGIN_WINDOW_SECONDS // 60)
-            context = {"minutes": minutes}
-            return render(request, "accounts/too_many_attempts.html", context, status=429)
-        response: HttpResponse = super().post(request, *args, **kwargs)
-        return response
+    def get_redirect_url(self) -> str:
+        """Return the safe ?next= target, never the sign-in page itself (a loop)."""
+        target: str = super().get_redirect_url()
+        if target and urlsplit(target).path == self.request.path:
+            return ""
+        return target
 
-    def form_invalid(self, form: Any) -> HttpResponse:
-        login_failed(self.request)
-        response: HttpResponse = super().form_invalid(form)
-        return response
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset by e-mail, limited per client and per address, with links
+    built from the QUIRE_URL_* settings rather than the request's Host."""
+
+    template_name = "accounts/password_form.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        login_succeeded(self.request)
+        email = form.cleaned_data["email"]
+        if not mail_allowed(request=self.request, recipient=email, purpose="password-reset"):
+            return too_many_emails(self.request)
+        tenant = require_current_tenant()
+        self.extra_email_context = {
+            "workspace_url": tenant_url(tenant.slug, ""),
+            "workspace_name": tenant.name,
+        }
         response: HttpResponse = super().form_valid(form)
         return response
 
@@ -96,8 +108,8 @@ def members(request: HttpRequest) -> HttpResponse:
                 invited_by=cast(User, request.user),
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
-                accept_url=lambda token: request.build_absolute_uri(
-                    reverse("accounts:invitation", args=[token])
+                accept_url=lambda token: tenant_url(
+                    require_current_tenant().slug, reverse("accounts:invitation", args=[token])
                 ),
             )
         except MemberError as exc:

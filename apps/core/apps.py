@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Web plumbing"
+
+    def ready(self) -> None:
+        from apps.core import checks  # noqa: F401 (registers the system checks)

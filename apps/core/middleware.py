@@ -1,4 +1,4 @@
-"""Web plumbing shared by every page: request ids and the Content Security Policy."""
+"""Web plumbing shared by every page: request ids, security headers, body size limit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import patch_cache_control
 
 from apps.core.requestid import request_id_context
+from apps.core.views import request_too_large
+from apps.tenancy.context import get_current_tenant
 
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -42,4 +45,42 @@ class ContentSecurityPolicyMiddleware:
         policy = settings.QUIRE_CONTENT_SECURITY_POLICY
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
+        return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with 413, before reading it.
+
+    Django counts only form fields against that limit; files in a multipart body would be
+    read and spooled to disk first. A body without Content-Length is never read by Django.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and _content_length(request) > limit:
+            return request_too_large(request)
+        return self.get_response(request)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+class PrivateCacheMiddleware:
+    """Mark a signed-in member's pages and downloads private, never to be stored."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        # Only workspaces have members; the apex has no session store to ask.
+        if get_current_tenant() is not None and request.user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
         return response

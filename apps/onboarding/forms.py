@@ -6,13 +6,14 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from apps.accounts.models import User
+from apps.core.validators import validate_one_line
 from apps.tenancy.exceptions import InvalidSlug
 from apps.tenancy.selectors import tenant_slug_available
 from apps.tenancy.slugs import normalize_slug, validate_slug
 
 
 class SignupForm(forms.Form):
-    name = forms.CharField(label="Workspace name", max_length=200)
+    name = forms.CharField(label="Workspace name", max_length=200, validators=[validate_one_line])
     subdomain = forms.CharField(
         label="Subdomain", max_length=63, help_text="Lowercase letters, digits and hyphens."
     )

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from apps.accounts.ratelimit import mail_allowed, too_many_emails
 from apps.onboarding.forms import SignupForm, WorkspaceFinderForm
 from apps.onboarding.services import workspace_signup
 from apps.tenancy.exceptions import InvalidSlug, SlugTaken
@@ -14,7 +15,7 @@ def landing(request: HttpRequest) -> HttpResponse:
     """Show what Quire is, with a way in for new and existing customers."""
     form = WorkspaceFinderForm(request.GET or None)
     if request.GET and form.is_valid():
-        return redirect(tenant_url(form.cleaned_data["workspace"], "/login/", request=request))
+        return redirect(tenant_url(form.cleaned_data["workspace"], "/login/"))
     return render(request, "onboarding/landing.html", {"finder": form})
 
 
@@ -23,6 +24,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if not mail_allowed(request=request, recipient=data["email"], purpose="signup"):
+            return too_many_emails(request)
         try:
             tenant, token = workspace_signup(
                 name=data["name"],
@@ -34,5 +37,5 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.add_error("subdomain", str(exc))
         else:
             path = reverse("accounts:welcome", urlconf="config.urls", args=[token])
-            return redirect(tenant_url(tenant.slug, path, request=request))
+            return redirect(tenant_url(tenant.slug, path))
     return render(request, "onboarding/signup.html", {"form": form})

@@ -11,6 +11,14 @@ from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
 
 NODE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# nginx is the edge: it replaces whatever X-Forwarded-For a client sent with the address it
+# sees, and the nodes believe that header from the addresses in QUIRE_TRUSTED_PROXIES only.
+FORWARDED_HEADERS = (
+    "        proxy_set_header Host $http_host;",
+    "        proxy_set_header X-Request-ID $request_id;",
+    "        proxy_set_header X-Forwarded-For $remote_addr;",
+    "        proxy_set_header X-Forwarded-Proto $scheme;",
+)
 
 
 class NoNodes(ApplicationError):
@@ -19,6 +27,9 @@ class NoNodes(ApplicationError):
 
 def nginx_config(*, listen: str) -> str:
     """Return an nginx http-level configuration: host map, one upstream per node, a server.
+
+    The nodes must list this proxy's address in QUIRE_TRUSTED_PROXIES (and each other's,
+    as they forward requests to each other) to see each client's own address.
 
     The apex (sign-ups) goes to the node with the fewest tenants: new tenants are homed
     where they are provisioned, so this is the placement policy. A node that receives a
@@ -41,22 +52,24 @@ def nginx_config(*, listen: str) -> str:
     lines.append("}")
     for node, address in sorted(nodes.items()):
         lines.append(f"upstream {_upstream(node)} {{ server {address}; }}")
-    headers = [
-        "        proxy_set_header Host $http_host;",
-        "        proxy_set_header X-Request-ID $request_id;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-    ]
     lines += [
         "server {",
         f"    listen {listen};",
         f"    server_name {base} .{base};",
+        f"    client_max_body_size {_body_limit()};",
         "    location / {",
         "        proxy_pass http://$quire_node;",
-        *headers,
+        *FORWARDED_HEADERS,
         "    }",
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _body_limit() -> str:
+    """Return nginx's request body limit: Django's, so nginx refuses first (0: none)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return "0" if limit is None else str(limit)
 
 
 def least_loaded_node() -> str:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest
-from django.http.request import split_domain_port
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-def tenant_url(slug: str, path: str = "/", *, request: HttpRequest | None = None) -> str:
+def tenant_url(slug: str, path: str = "/") -> str:
     """Return the absolute URL of a path on a tenant's subdomain.
 
-    With a request, its scheme and port are kept (so a sign-up on localhost:8000
-    lands on acme.localhost:8000); without one, the QUIRE_URL_* settings decide.
+    Scheme, base domain and port come from the QUIRE_URL_* settings and never from a
+    request: a Host header is the client's to choose, and links in e-mails must not be.
     """
-    if request is not None:
-        scheme = request.scheme or "http"
-        _domain, port = split_domain_port(request.get_host())
-    else:
-        scheme, port = settings.QUIRE_URL_SCHEME, settings.QUIRE_URL_PORT
+    scheme, port = settings.QUIRE_URL_SCHEME, str(settings.QUIRE_URL_PORT)
     netloc = f"{slug}.{settings.QUIRE_BASE_DOMAIN}"
     if port and port != DEFAULT_PORTS.get(scheme):
         netloc += f":{port}"

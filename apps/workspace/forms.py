@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.core.validators import validate_one_line
+
 
 class RenameForm(forms.Form):
-    name = forms.CharField(label="Workspace name", max_length=200)
+    name = forms.CharField(label="Workspace name", max_length=200, validators=[validate_one_line])
 
 
 class DeleteForm(forms.Form):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session
 from django.core import serializers
 
-from apps.accounts.models import User
+from apps.accounts.models import Invitation, User
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.services import tenant_backup, tenant_delete
@@ -37,9 +40,40 @@ def workspace_export_json() -> dict[str, Any]:
 
 
 def workspace_export_sqlite() -> Path:
-    """Write a consistent snapshot of the workspace's database to a new temporary file."""
+    """Write a snapshot of the workspace's database, without secrets, to a temporary file."""
     folder = Path(tempfile.mkdtemp(prefix="quire-export-"))
-    return tenant_backup(tenant=require_current_tenant(), destination=folder / "workspace.sqlite3")
+    path = tenant_backup(tenant=require_current_tenant(), destination=folder / "workspace.sqlite3")
+    _strip_secrets(path)
+    return path
+
+
+def _strip_secrets(path: Path) -> None:
+    """Drop sessions, make passwords unusable and void invitation links in an export file.
+
+    The file is the export's own copy, not the workspace's database. secure_delete and
+    VACUUM leave no trace of the removed values in its free pages, and the rollback
+    journal (not WAL) keeps everything in the one file that is downloaded.
+    """
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("PRAGMA secure_delete=ON")
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(f'DELETE FROM "{Session._meta.db_table}"')  # noqa: S608 (model table)
+        users = User._meta.db_table
+        for (pk,) in connection.execute(f'SELECT id FROM "{users}"').fetchall():  # noqa: S608
+            connection.execute(
+                f'UPDATE "{users}" SET password = ? WHERE id = ?',  # noqa: S608
+                (make_password(None), pk),
+            )
+        invitations = Invitation._meta.db_table
+        connection.execute(
+            f"UPDATE \"{invitations}\" SET token_hash = 'exported-' || id"  # noqa: S608
+        )
+        connection.execute("COMMIT")
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def workspace_delete() -> None:

@@ -133,6 +133,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.tenancy.health.HealthCheckMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,9 +142,25 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.PrivateCacheMiddleware",
+    "apps.accounts.ratelimit.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Request bodies. A larger body is refused with the 413 page before it is read (and by the
+# proxy: proxy_config writes the same limit); Quire takes no file uploads.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("QUIRE_MAX_REQUEST_KB", default=1024) * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("QUIRE_MAX_REQUEST_FIELDS", default=500)
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
+
+# The proxies in front of gunicorn (addresses or networks): X-Forwarded-For is believed
+# only from them, to find the client's address for rate limits. gunicorn's
+# forwarded_allow_ips is read from here (config/gunicorn.py): override it nowhere else.
+QUIRE_TRUSTED_PROXIES = env.list("QUIRE_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# Forms are only trusted from their own origin: no workspace trusts another subdomain.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 ROOT_URLCONF = "config.urls"  # workspaces; the apex uses TENANCY_PUBLIC_URLCONF
 
@@ -199,6 +216,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every sign-in goes through the throttling backend. The plain model backend stays listed
+# so sessions signed in before it still load their user; the first never lets it guess.
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.ratelimit.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "posts:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -235,11 +258,22 @@ CACHES = {
         "KEY_FUNCTION": "apps.tenancy.cache.make_key",
     }
 }
-# Failed sign-ins allowed per workspace and client address in the window, before 429.
+# Failed sign-ins allowed in a window, before 429: per workspace and client address, and
+# per account from addresses it never signed in from (so its owner still gets in).
 QUIRE_LOGIN_ATTEMPTS = env.int("QUIRE_LOGIN_ATTEMPTS", default=10)
+QUIRE_LOGIN_ACCOUNT_ATTEMPTS = env.int("QUIRE_LOGIN_ACCOUNT_ATTEMPTS", default=50)
 QUIRE_LOGIN_WINDOW_SECONDS = env.int("QUIRE_LOGIN_WINDOW_SECONDS", default=300)
+# E-mails sent on request (sign-up, password reset) per client address and per recipient
+# in a window, before 429.
+QUIRE_MAIL_PER_ADDRESS = env.int("QUIRE_MAIL_PER_ADDRESS", default=10)
+QUIRE_MAIL_PER_RECIPIENT = env.int("QUIRE_MAIL_PER_RECIPIENT", default=3)
+QUIRE_MAIL_WINDOW_SECONDS = env.int("QUIRE_MAIL_WINDOW_SECONDS", default=3600)
 
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# Every message goes through a backend that keeps subjects on one line, then this one.
+EMAIL_BACKEND = "apps.core.mail.OneLineSubjectBackend"
+QUIRE_EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
 
 # Only our own static files and pages: no inline script, no other origin. Forms may post

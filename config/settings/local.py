@@ -6,6 +6,6 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 QUIRE_URL_SCHEME = env("QUIRE_URL_SCHEME", default="http")
 QUIRE_URL_PORT = env("QUIRE_URL_PORT", default="8000")
-EMAIL_BACKEND = env(
+QUIRE_EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )

@@ -1,7 +1,7 @@
 """Settings for serving real traffic. Secrets have no default: a missing one fails at start."""
 
 from .base import *  # noqa: F403
-from .base import QUIRE_BASE_DOMAIN, env
+from .base import env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -16,7 +16,6 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 # Opt in when a proxy that terminates TLS sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-CSRF_TRUSTED_ORIGINS = [f"https://{QUIRE_BASE_DOMAIN}", f"https://*.{QUIRE_BASE_DOMAIN}"]
 
 STORAGES = {
     "default": {"BACKEND": "apps.tenancy.storage.TenantFileSystemStorage"},

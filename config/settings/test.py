@@ -14,7 +14,7 @@ ALLOWED_HOSTS = [".quire.test"]
 QUIRE_URL_SCHEME = "http"
 QUIRE_URL_PORT = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+QUIRE_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # A file-backed catalog, so that tests with threads share one real database; one per run,
 # so that two runs on one machine never share it.
 DATABASES["default"]["TEST"] = {
