@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -38,6 +40,7 @@ class Quire:
             "DJANGO_LOG_LEVEL": "WARNING",
             **env,
         }
+        self.processes: list[subprocess.Popen[str]] = []
 
     def manage(
         self, *args: str, check: bool = True, **env: str
@@ -53,7 +56,7 @@ class Quire:
 
     def start_binary(self, binary: str, *args: str, **env: str) -> subprocess.Popen[str]:
         """Start a program in its own process group (so its children die with it)."""
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [binary, *args],
             cwd=ROOT,
             env={**self.env, **env},
@@ -62,10 +65,18 @@ class Quire:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        self.processes.append(process)
+        return process
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
         """Start a Python command in its own process group (so its workers die with it)."""
         return self.start_binary(sys.executable, *args, **env)
+
+    def stop(self) -> None:
+        """Kill every process group this installation started and nothing has reaped yet."""
+        for process in reversed(self.processes):
+            if process.returncode is None:
+                kill_group(process)
 
     def catalog(self, sql: str) -> list[tuple]:
         with sqlite3.connect(self.folder / "catalog.sqlite3") as raw:
@@ -77,7 +88,9 @@ class Quire:
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
+    """SIGKILL a process and every process of its group, then reap it."""
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
@@ -133,10 +146,14 @@ class HttpSession:
 
 
 @pytest.fixture
-def quire(tmp_path: Path) -> Quire:
+def quire(tmp_path: Path) -> Iterator[Quire]:
+    """A migrated installation; whatever it started is killed when the test ends."""
     installation = Quire(tmp_path)
-    installation.manage("migrate", "--no-input")
-    return installation
+    try:
+        installation.manage("migrate", "--no-input")
+        yield installation
+    finally:
+        installation.stop()
 
 
 @pytest.fixture

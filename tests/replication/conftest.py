@@ -66,9 +66,19 @@ def start_seaweedfs(folder: Path) -> tuple[str, subprocess.Popen]:
     try:
         wait_for_s3(endpoint, server, log)
     except BaseException:
-        server.terminate()
+        stop(server)
         raise
     return endpoint, server
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a process started in its own session, killing it if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_s3(endpoint: str, server: subprocess.Popen, log: Path) -> None:
@@ -95,8 +105,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 @pytest.fixture
@@ -135,9 +144,8 @@ def litestream(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        time.sleep(0.5)
         try:
+            time.sleep(0.5)
             yield process
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop(process)

@@ -11,9 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.crash.conftest import PASSWORD, HttpSession, Quire, free_port, kill_group, wait_until
+import pytest
+
+from tests.crash.conftest import PASSWORD, HttpSession, Quire, free_port, wait_until
 from tests.replication.conftest import ACCESS_KEY, BUCKET, SECRET_KEY
 
 NGINX = "/usr/sbin/nginx"
@@ -53,7 +56,6 @@ class Node:
             {**env, "TENANTS_DATA_DIR": str(quire.folder / name)},
         )
         self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
-        self.processes: list[subprocess.Popen[str]] = []
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.quire.manage(*args, **self.env)
@@ -64,19 +66,9 @@ class Node:
         self.manage("litestream_config", "-o", str(config))
         litestream = str(Path(sys.executable).with_name("litestream"))
         env = {**self.env, "AWS_CA_BUNDLE": ""}
-        self.processes.append(
-            self.quire.start_binary(litestream, "replicate", "-config", str(config), **env)
-        )
-        self.processes.append(
-            self.quire.start(
-                "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi", **self.env
-            )
-        )
+        self.quire.start_binary(litestream, "replicate", "-config", str(config), **env)
+        self.quire.start("-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi", **self.env)
         wait_until(lambda: _answers(self.port), what=f"{self.name} to answer")
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            kill_group(process)
 
     def database(self, slug: str) -> Path:
         return Path(self.env["TENANTS_DATA_DIR"]) / f"{slug}.sqlite3"
@@ -109,24 +101,29 @@ class Proxy:
     def write_routes(self, node: Node) -> None:
         node.manage("proxy_config", "--listen", f"127.0.0.1:{self.port}", "-o", str(self.routes))
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+    def start(self, quire: Quire) -> None:
+        self.process = quire.start_binary(
+            NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")
         )
         wait_until(lambda: _answers(self.port), what="nginx to answer")
 
     def reload(self) -> None:
         self.process.send_signal(signal.SIGHUP)
 
-    def stop(self) -> None:
-        kill_group(self.process)
+
+@pytest.fixture
+def quire(tmp_path: Path) -> Iterator[Quire]:
+    """An installation for both nodes; every process it starts is killed at the end."""
+    installation = Quire(tmp_path, DJANGO_CACHE_DIR=str(tmp_path / "cache"))
+    try:
+        yield installation
+    finally:
+        installation.stop()
 
 
-def test_a_workspace_moves_between_nodes_under_write_load(s3_endpoint: str, tmp_path: Path):
-    quire = Quire(tmp_path, DJANGO_CACHE_DIR=str(tmp_path / "cache"))
+def test_a_workspace_moves_between_nodes_under_write_load(
+    quire: Quire, s3_endpoint: str, tmp_path: Path
+):
     ports = {"node-1": free_port(), "node-2": free_port()}
     nodes_setting = ",".join(f"{name}=127.0.0.1:{port}" for name, port in ports.items())
     secret, prefix = secrets.token_urlsafe(50), f"two-nodes-{os.getpid()}"
@@ -151,30 +148,28 @@ def test_a_workspace_moves_between_nodes_under_write_load(s3_endpoint: str, tmp_
     )
     proxy = Proxy(tmp_path, free_port())
     proxy.write_routes(one)
-    proxy.start()
+    proxy.start(quire)
+    client = HttpSession(proxy.port, f"acme.localhost:{proxy.port}")
+    wait_until(lambda: client.request("GET", "/login/")[0] == 200, what="acme through the proxy")
+    client.sign_in("boss@acme.example", PASSWORD)
+    client.request("GET", "/posts/new/")
+    acked, retries, stop = [], [], threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            title = f"write-{n}"
+            status = _post(client, title)
+            if status == 302:
+                acked.append(title)
+                n += 1
+            else:
+                retries.append(status)  # 503 while moving: try the same write again
+                time.sleep(0.1)
+
+    writer = threading.Thread(target=write)
+    writer.start()
     try:
-        client = HttpSession(proxy.port, f"acme.localhost:{proxy.port}")
-        wait_until(
-            lambda: client.request("GET", "/login/")[0] == 200, what="acme through the proxy"
-        )
-        client.sign_in("boss@acme.example", PASSWORD)
-        client.request("GET", "/posts/new/")
-        acked, retries, stop = [], [], threading.Event()
-
-        def write() -> None:
-            n = 0
-            while not stop.is_set():
-                title = f"write-{n}"
-                status = _post(client, title)
-                if status == 302:
-                    acked.append(title)
-                    n += 1
-                else:
-                    retries.append(status)  # 503 while moving: try the same write again
-                    time.sleep(0.1)
-
-        writer = threading.Thread(target=write)
-        writer.start()
         wait_until(lambda: len(acked) >= 20, what="20 writes on node-1")
         moved = one.manage("move_tenant", "acme", "--to", "node-2").stdout
         # The map still names node-1: node-1 forwards each request to node-2.
@@ -185,12 +180,10 @@ def test_a_workspace_moves_between_nodes_under_write_load(s3_endpoint: str, tmp_
         proxy.reload()
         after_reload = len(acked)
         wait_until(lambda: len(acked) >= after_reload + 10, timeout=60, what="10 writes on node-2")
+    finally:
         stop.set()
         writer.join()
-    finally:
-        proxy.stop()
-        one.stop()
-        two.stop()
+    quire.stop()  # every write is acknowledged: stop nginx, gunicorn and Litestream
 
     assert "Moved 'acme' to node-2." in moved
     assert quire.catalog("SELECT home_node FROM tenancy_tenant WHERE slug = 'acme'") == [
