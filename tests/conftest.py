@@ -1,8 +1,12 @@
-"""Shared fixtures: a fresh tenants folder per test, and tenant factories."""
+"""Shared fixtures: a fresh tenants folder per test, tenant factories, no leaked servers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,12 @@ from django.test import Client
 from apps.tenancy.models import Tenant
 
 PASSWORD = "correct-horse-battery-9"
+
+# Every process started during a run inherits this variable with the run's own value, so
+# the run can find what it started, even a daemon that left its parent (PostgreSQL) or a
+# worker whose master died, and never mistakes another run's servers for its own.
+RUN_MARKER = "QUIRE_TEST_RUN"
+SERVERS = frozenset({"litestream", "gunicorn", "weed", "nginx", "postgres"})
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +94,64 @@ def make_member() -> Callable[..., object]:
             return User.objects.create_user(email=email, password=PASSWORD, role=role)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_run_marker() -> Iterator[bytes]:
+    """Tag every process this run starts; at the end, fail if any server still runs."""
+    value = f"{os.getpid()}-{secrets.token_hex(8)}"
+    os.environ[RUN_MARKER] = value
+    marker = f"{RUN_MARKER}={value}".encode()
+    yield marker
+    del os.environ[RUN_MARKER]
+    _fail_on_leaks(marker, before=set(), when="when the test run ended")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_servers(test_run_marker: bytes) -> Iterator[None]:
+    """Fail the test if a server it started (Litestream, gunicorn, ...) outlives it."""
+    before = set(_running_servers(test_run_marker))
+    yield
+    _fail_on_leaks(test_run_marker, before, when="after the test")
+
+
+def _fail_on_leaks(marker: bytes, before: set[int], when: str) -> None:
+    """Kill the servers started since `before` that still run, and fail naming them."""
+    deadline = time.monotonic() + 5  # a SIGKILLed group takes a moment to disappear
+    leaked = {pid: cmd for pid, cmd in _running_servers(marker).items() if pid not in before}
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leaked = {pid: cmd for pid, cmd in _running_servers(marker).items() if pid in leaked}
+    if not leaked:
+        return
+    for pid in leaked:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    listing = "\n".join(f"  {pid} {cmd}" for pid, cmd in sorted(leaked.items()))
+    pytest.fail(f"still running {when} (now killed):\n{listing}", pytrace=False)
+
+
+def _running_servers(marker: bytes) -> dict[int, str]:
+    """Return pid -> command line of this run's live server processes, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if state != "Z" and _is_server(words):
+            found[int(entry.name)] = " ".join(words).strip()
+    return found
+
+
+def _is_server(words: list[str]) -> bool:
+    """Tell whether a command line is one of the servers the tests start."""
+    names = {Path(part.rstrip(":")).name for word in words for part in word.split()}
+    return not names.isdisjoint(SERVERS)
