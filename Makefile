@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
+# Which system packages .ci/system-packages makes sure of: what serving needs, or (for the
+# targets that set it to test) also what the test suite starts. Prerequisites inherit it.
+SYSTEM_PACKAGES := run
 
-.PHONY: run serve serve-replicated test setup lint typecheck check-python clean screenshots
+.PHONY: run serve serve-replicated test setup system-packages lint typecheck check-python \
+	clean screenshots
 
 run: setup
 	$(MANAGE) migrate --no-input
@@ -40,27 +44,33 @@ serve-replicated: setup
 	trap 'kill $$LITESTREAM 2>/dev/null; wait $$LITESTREAM' EXIT INT TERM; \
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
+test: SYSTEM_PACKAGES := test
 test: setup lint typecheck
 	$(BIN)/pytest
 
-setup: check-python $(INSTALLED)
+setup: check-python system-packages $(INSTALLED)
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Quire needs Python 3.11 or newer; set PYTHON=python3.11")'
 
-$(INSTALLED): pyproject.toml
+# Installs missing Debian packages as root or with passwordless sudo, else says how to.
+system-packages: check-python
+	@PYTHON=$(PYTHON) .ci/system-packages $(SYSTEM_PACKAGES)
+
+$(INSTALLED): pyproject.toml | check-python system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-lint:
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck:
+typecheck: setup
 	$(BIN)/mypy apps config
 
+screenshots: SYSTEM_PACKAGES := test
 screenshots: setup
 	$(BIN)/python docs/screenshots/capture.py
 

@@ -48,7 +48,7 @@ def browser() -> Iterator[Browser]:
     against database calls from async code is lifted for that time only.
     """
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does).")
+        pytest.fail(f"{CHROMIUM} is missing: make test installs Debian's chromium.")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:

@@ -16,7 +16,7 @@ from pathlib import Path
 def _binaries() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found:
-        raise RuntimeError("PostgreSQL is missing: apt-get install postgresql (.ci/run does)")
+        raise RuntimeError("PostgreSQL is missing: make test installs it (apt postgresql)")
     return found[-1].parent
 
 
