@@ -171,3 +171,16 @@ def test_signed_in_pages_and_exports_are_never_stored(make_tenant, sign_in):
         assert response.status_code == 200, path
         directives = {d.strip() for d in response["Cache-Control"].split(",")}
         assert {"private", "no-store"} <= directives, path
+
+
+def test_gunicorn_trusts_forwarded_headers_from_the_same_proxies_as_django():
+    code = (
+        "import sys; from gunicorn.app.wsgiapp import WSGIApplication;"
+        "sys.argv = ['gunicorn', '-c', 'config/gunicorn.py', 'config.wsgi'];"
+        "print(','.join(WSGIApplication().cfg.forwarded_allow_ips))"
+    )
+    env = {**os.environ, "QUIRE_TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "10.0.0.0/8,192.0.2.1"
