@@ -268,8 +268,10 @@ def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
         raise SlugTaken(f"The subdomain '{new_slug}' is already taken.") from None
     try:
         _move_files(old_slug, new_slug)
-    finally:
-        finish(entry)  # completes the move if it stopped half-way
+    except Exception:
+        finish(entry)  # completes the move that stopped half-way
+        raise
+    finish(entry)
     tenant.refresh_from_db()
     return tenant
 
@@ -491,7 +493,9 @@ def _swap(tenant: Tenant, staged: Path) -> Path | None:
             replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now(), folder)
         clear_orphans(tenant.slug)
         place(staged, database_path(tenant.slug))
-    finally:
-        finish(entry)  # keeps the new file if it is in place, else puts the old one back
+    except Exception:
+        finish(entry)  # puts the replaced file back
+        raise
+    finish(entry)
     tenant.refresh_from_db()
     return replaced
