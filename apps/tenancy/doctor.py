@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.tenancy.databases import connect, database_path
+from apps.tenancy.errors import PRIMARY_CODE_MASK, cause_chain
 from apps.tenancy.exceptions import TenantDatabaseMissing
 from apps.tenancy.models import Tenant
 
@@ -28,7 +29,6 @@ UNREADABLE_CODES = {
     sqlite3.SQLITE_PERM,
     sqlite3.SQLITE_AUTH,
 }
-PRIMARY_CODE_MASK = 0xFF  # extended codes (SQLITE_IOERR_SHORT_READ...) keep it in the low byte
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def health_from_error(*, slug: str, error: BaseException) -> Health:
     Django's ``DatabaseError`` and our own ``MigrationFailed`` carry SQLite's error as
     their cause, so the chain of causes is followed.
     """
-    for link in _chain(error):
+    for link in cause_chain(error):
         if isinstance(link, TenantDatabaseMissing):
             found = file_health(slug=slug)
             return found if not found.ok else Health(slug, FAILED, str(error))
@@ -130,15 +130,6 @@ def _classify(slug: str, error: sqlite3.Error) -> Health:
     if code in UNREADABLE_CODES:
         return Health(slug, UNREADABLE, reason)
     return Health(slug, FAILED, reason)
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    links: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and all(current is not link for link in links):
-        links.append(current)
-        current = current.__cause__ or current.__context__
-    return links
 
 
 def _more(count: int) -> str:

@@ -13,17 +13,11 @@ import sys
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-SQLITE_BUSY = 5
-SQLITE_LOCKED = 6
-SQLITE_INTERRUPT = 9
-SQLITE_IOERR = 10
-SQLITE_CORRUPT = 11
-SQLITE_FULL = 13
-SQLITE_CANTOPEN = 14
-SQLITE_NOTADB = 26
-
-BUSY = frozenset({SQLITE_BUSY, SQLITE_LOCKED})
-DAMAGED = frozenset({SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN, SQLITE_IOERR})
+PRIMARY_CODE_MASK = 0xFF  # extended codes (SQLITE_IOERR_SHORT_READ...) keep it in the low byte
+BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+DAMAGED = frozenset(
+    {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
+)
 RETRY_AFTER_SECONDS = 2
 
 logger = logging.getLogger(__name__)
@@ -63,15 +57,28 @@ PAGES = {
 }
 
 
-def sqlite_code(exc: BaseException | None) -> int | None:
-    """Return SQLite's primary result code behind an exception, or None if it has none."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
-            return int(exc.sqlite_errorcode) & 0xFF
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
+def cause_chain(error: BaseException) -> list[BaseException]:
+    """Return an exception followed by its causes (Django's errors wrap sqlite3's)."""
+    links: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not link for link in links):
+        links.append(current)
+        current = current.__cause__ or current.__context__
+    return links
+
+
+def sqlite_error(error: BaseException | None) -> sqlite3.Error | None:
+    """Return the sqlite3 error, with its result code, behind an exception, or None."""
+    for link in cause_chain(error) if error is not None else []:
+        if isinstance(link, sqlite3.Error) and link.sqlite_errorcode is not None:
+            return link
     return None
+
+
+def sqlite_code(error: BaseException | None) -> int | None:
+    """Return SQLite's primary result code behind an exception, or None if it has none."""
+    found = sqlite_error(error)
+    return None if found is None else (found.sqlite_errorcode or 0) & PRIMARY_CODE_MASK
 
 
 def trouble_kind(exc: BaseException | None) -> str | None:
@@ -79,9 +86,9 @@ def trouble_kind(exc: BaseException | None) -> str | None:
     code = sqlite_code(exc)
     if code in BUSY:
         return "busy"
-    if code == SQLITE_FULL:
+    if code == sqlite3.SQLITE_FULL:
         return "full"
-    if code == SQLITE_INTERRUPT:
+    if code == sqlite3.SQLITE_INTERRUPT:
         return "interrupted"
     if code in DAMAGED:
         return "damaged"

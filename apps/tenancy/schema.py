@@ -36,8 +36,8 @@ def applied_nodes(path: Path) -> frozenset[Node]:
     connection = connect(path)
     try:
         rows = connection.execute("SELECT app, name FROM django_migrations").fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    except sqlite3.OperationalError:
+        if not _has_ledger(connection):
             return frozenset()
         raise
     finally:
@@ -71,3 +71,9 @@ def _graph(settings_key: str) -> tuple[frozenset[Node], str]:
         if source:
             digest.update(Path(source).read_bytes())
     return frozenset(loader.graph.nodes), digest.hexdigest()[:16]
+
+
+def _has_ledger(connection: sqlite3.Connection) -> bool:
+    """Return True if the file has Django's migration table."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'django_migrations'"
+    return connection.execute(query).fetchone() is not None

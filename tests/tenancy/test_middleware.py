@@ -74,3 +74,22 @@ def test_async_middleware_activates_tenant_and_always_deactivates(make_tenant, t
     assert response.status_code == 200
     assert seen == ["acme"]
     assert get_current_tenant() is None
+
+
+def test_a_damaged_workspace_answers_503_and_the_others_are_served(
+    make_tenant, sign_in, tenants_data_dir
+):
+    from django.test import Client
+
+    from apps.tenancy.databases import release_all
+
+    client = Client(raise_request_exception=False)  # as served: errors become pages
+    make_tenant("acme")
+    beta = make_tenant("beta")
+    sign_in(client, beta)
+    release_all()
+    (tenants_data_dir / "acme.sqlite3").write_bytes(b"this is no database at all" * 200)
+    response = client.get("/", HTTP_HOST=host("acme"))  # reading the session fails first
+    assert response.status_code == 503
+    assert b"Its data could not be read" in response.content
+    assert client.get("/", HTTP_HOST=host("beta")).status_code == 200
