@@ -127,19 +127,24 @@ def test_the_cap_never_closes_a_connection_inside_a_transaction(make_tenant, set
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_workspace_write_never_takes_the_catalog_lock(make_tenant):
+def test_a_workspace_write_never_takes_the_catalog_lock(client, make_tenant, sign_in):
     tenant = make_tenant("acme")
     author = admin_of(tenant)
+    sign_in(client, tenant)
     holder = sqlite3.connect(catalog_path(), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         with tenant_context(tenant):
             post_create(author=author, title="While the catalog is locked", body="b")
+        form = {"title": "Posted while locked", "body": "b", "tags": "x"}
+        response = client.post("/posts/new/", form, HTTP_HOST=host("acme"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    assert response.status_code == 302
     with tenant_context(tenant):
         assert Post.objects.filter(title="While the catalog is locked").exists()
+        assert Post.objects.filter(title="Posted while locked").exists()
 
 
 @pytest.mark.django_db(transaction=True)
