@@ -11,7 +11,11 @@ Public API (the product apps and operators use these modules and nothing else):
 - ``selectors``: ``tenant_get``, ``tenant_list``, ``tenant_slug_available``,
   ``tenant_pending_count``, ``tenant_pending_migrations``, ``tenant_database_size``,
   ``tenant_last_activity``.
-- ``databases``: ``tenant_connection`` for raw SQL in the current tenant.
+- ``work``: the unit of work, the one door for writes to the current workspace:
+  ``atomic``, ``on_commit``, ``cursor``, ``commit_position``.
+- ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
+- ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
+- ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
 - ``fleet``: ``migrate_tenants`` (parallel, one report per tenant).
 - ``replication``: Litestream configuration, restores, positions.
 - ``urls``: ``tenant_url``; ``slugs``: ``validate_slug``, ``normalize_slug``.
