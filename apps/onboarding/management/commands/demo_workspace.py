@@ -10,6 +10,7 @@ from apps.tenancy.context import tenant_context
 from apps.tenancy.selectors import tenant_get
 from apps.tenancy.services import tenant_create
 from apps.tenancy.urls import tenant_url
+from apps.tenancy.work import atomic
 
 SLUG = "demo"
 EMAIL = "admin@demo.example"
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             tenant = tenant_create(
                 slug=SLUG, name="Demo workspace", admin_email=EMAIL, admin_password=PASSWORD
             )
-            with tenant_context(tenant):
+            with tenant_context(tenant), atomic():
                 self.seed()
             self.stdout.write(self.style.SUCCESS("Created the demo workspace."))
         else:
