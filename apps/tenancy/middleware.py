@@ -52,8 +52,7 @@ class TenantMiddleware:
         if isinstance(tenant, HttpResponse):
             return tenant
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
-        refresh(tenant.slug)
-        try:
+        try:  # entering the tenant's context re-checks its connection (refresh)
             with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
                 return self.get_response(request)
         finally:

@@ -394,7 +394,7 @@ def tenant_move(*, tenant: Tenant, to_node: str) -> float:
         _hold_after_final_sync(lock, tenant.slug)
         Tenant.objects.filter(pk=tenant.pk).update(home_node=to_node, status=Status.ACTIVE)
         paused = time.monotonic() - started
-        trash.move_to_trash(tenant.slug, "moved", timezone.now())
+        trash.move_to_trash(tenant.slug, "moved", timezone.now(), fold_wal=False)
         time.sleep(settings.TENANT_DB_TIMEOUT + 0.5)
     except BaseException:
         Tenant.objects.filter(pk=tenant.pk, status=Status.MOVING).update(status=Status.ACTIVE)

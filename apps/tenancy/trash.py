@@ -29,16 +29,19 @@ def trash_folder(slug: str, label: str, when: datetime) -> Path:
     return trash_dir() / f"{slug}.{label}.{when.astimezone(UTC).strftime(STAMP_FORMAT)}"
 
 
-def move_to_trash(slug: str, label: str, when: datetime, folder: Path | None = None) -> Path:
+def move_to_trash(
+    slug: str, label: str, when: datetime, folder: Path | None = None, *, fold_wal: bool = True
+) -> Path:
     """Move the tenant's database file and companions into a new trash folder.
 
     The WAL is folded into the file first, so the file alone holds the data even if a
-    kill comes between the moves (what is left behind is swept up as orphaned).
+    kill comes between the moves (what is left behind is swept up as orphaned). A caller
+    holding the write lock itself passes ``fold_wal=False``.
     """
     release(slug)
     folder = folder or trash_folder(slug, label, when)
     folder.mkdir(parents=True, exist_ok=True)
-    if database_path(slug).exists():
+    if fold_wal and database_path(slug).exists():
         checkpoint(database_path(slug))
     for path in database_files(slug):
         if path.exists():
