@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 
 from tests.crash.conftest import (
@@ -158,3 +159,37 @@ def test_killing_provisioning_midway_then_rerunning_converges(quire: Quire):
     for slug in slugs:
         assert quire.tenant(slug, "PRAGMA integrity_check") == [("ok",)]
         assert quire.tenant(slug, "SELECT email FROM accounts_user") == [(f"a@{slug}.example",)]
+
+
+def test_a_rename_killed_mid_way_is_completed_and_frees_the_old_name_cleanly(quire: Quire):
+    create = ("--name", "Alpha", "--admin-email", "boss@alpha.example", "--admin-password")
+    quire.manage("create_tenant", "alpha", *create, PASSWORD)
+    writer = sqlite3.connect(quire.data / "alpha.sqlite3", isolation_level=None)
+    writer.execute("CREATE TABLE acked (n INTEGER)")
+    for n in range(30):  # acknowledged writes, still in the WAL
+        writer.execute("INSERT INTO acked VALUES (?)", (n,))
+    reader = sqlite3.connect(quire.data / "alpha.sqlite3", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM acked").fetchone()  # an open read holds the WAL
+    rename = quire.start("manage.py", "rename_tenant", "alpha", "bravo")
+    wait_until(
+        lambda: (
+            quire.catalog("SELECT status FROM tenancy_tenant WHERE slug = 'bravo'")
+            == [("maintenance",)]
+        ),
+        what="the rename to reach its file move",
+    )
+    kill_group(rename)  # killed while it waits to fold the WAL in
+    reader.execute("ROLLBACK")
+    reader.close()
+    writer.close()
+    assert list((quire.data / ".journal").glob("*.json"))
+    quire.manage("purge_tenants")
+    assert quire.catalog("SELECT slug, status FROM tenancy_tenant") == [("bravo", "active")]
+    assert quire.tenant("bravo", "SELECT count(*) FROM acked") == [(30,)]
+    assert not list(quire.data.glob("alpha.sqlite3*"))
+    quire.manage("create_tenant", "alpha", *create, PASSWORD)
+    assert quire.tenant("alpha", "PRAGMA quick_check") == [("ok",)]
+    assert quire.tenant("alpha", "SELECT count(*) FROM sqlite_master WHERE name = 'acked'") == [
+        (0,)
+    ]
