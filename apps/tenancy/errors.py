@@ -18,7 +18,7 @@ BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 DAMAGED = frozenset(
     {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
 )
-RETRY_AFTER_SECONDS = 2
+RETRY_AFTER_SECONDS = 1
 
 logger = logging.getLogger(__name__)
 
