@@ -9,7 +9,6 @@ class CommitPosition(models.Model):
     """
 
     position = models.BigIntegerField(default=0)
-    committed_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "quire_commit_position"

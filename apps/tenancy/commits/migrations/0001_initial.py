@@ -17,7 +17,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("position", models.BigIntegerField(default=0)),
-                ("committed_at", models.DateTimeField(null=True)),
             ],
             options={"db_table": "quire_commit_position"},
         ),
