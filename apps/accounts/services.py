@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Invitation, User
+from apps.core.validators import one_line
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.work import atomic
@@ -95,10 +96,11 @@ def invitation_create(
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
+    workspace = one_line(require_current_tenant().name)
     send_mail(
-        subject=f"{invited_by} invited you to {require_current_tenant().name} on Quire",
+        subject=f"{invited_by} invited you to {workspace} on Quire",
         message=(
-            f"{invited_by} invited you to join {require_current_tenant().name}.\n\n"
+            f"{invited_by} invited you to join {workspace}.\n\n"
             f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
             f"{accept_url(token)}\n"
         ),
