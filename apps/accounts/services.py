@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -81,7 +82,7 @@ def invitation_create(
     """Invite someone by e-mail; the message carries a single-use link valid 7 days.
 
     The checks, the row and the e-mail are one transaction: if the message cannot be
-    sent, no invitation is left behind.
+    sent, no invitation is left behind (the wait is bounded by EMAIL_TIMEOUT).
     """
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
@@ -97,16 +98,21 @@ def invitation_create(
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
     workspace = one_line(require_current_tenant().name)
-    send_mail(
-        subject=f"{invited_by} invited you to {workspace} on Quire",
-        message=(
-            f"{invited_by} invited you to join {workspace}.\n\n"
-            f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
-            f"{accept_url(token)}\n"
-        ),
-        from_email=None,
-        recipient_list=[email],
-    )
+    try:
+        send_mail(
+            subject=f"{invited_by} invited you to {workspace} on Quire",
+            message=(
+                f"{invited_by} invited you to join {workspace}.\n\n"
+                f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
+                f"{accept_url(token)}\n"
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MemberError(
+            f"The invitation e-mail could not be sent ({exc}); nothing was saved. Try again."
+        ) from exc
     return invitation
 
 

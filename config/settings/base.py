@@ -275,6 +275,8 @@ QUIRE_EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
+# Seconds an SMTP server may take: an invitation's e-mail is sent inside its transaction.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
 
 # Only our own static files and pages: no inline script, no other origin. Forms may post
 # to (and redirect to) the workspaces' subdomains.

@@ -184,3 +184,20 @@ def test_password_reset_by_email_on_the_workspace(acme, make_tenant):
     # The same address on another workspace gets nothing: accounts are per workspace.
     client.post("/password-reset/", {"email": admin_email("acme")}, HTTP_HOST=host("beta"))
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_an_invitation_whose_email_fails_is_not_saved(client, make_tenant, sign_in, settings):
+    from apps.accounts.models import Invitation
+    from apps.tenancy.context import tenant_context
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    tenant = make_tenant("acme")
+    sign_in(client, tenant)
+    form = {"email": "new@acme.example", "role": "member"}
+    response = client.post("/members/", form, HTTP_HOST=host("acme"))
+    assert response.status_code == 200
+    assert b"could not be sent" in response.content
+    with tenant_context(tenant):
+        assert not Invitation.objects.exists()
