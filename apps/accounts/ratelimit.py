@@ -144,8 +144,13 @@ class SignInThrottleMiddleware:
 def too_many_sign_ins(request: HttpRequest) -> HttpResponse:
     """Return the 429 page for sign-in, with the pause in Retry-After."""
     window = settings.QUIRE_LOGIN_WINDOW_SECONDS
+    return _paused(request, "accounts/too_many_attempts.html", window)
+
+
+def _paused(request: HttpRequest, template: str, window: int) -> HttpResponse:
+    """Render a 429 page that says how many minutes to wait, and Retry-After."""
     context = {"minutes": max(1, window // 60)}
-    response = render(request, "accounts/too_many_attempts.html", context, status=429)
+    response = render(request, template, context, status=429)
     response["Retry-After"] = str(window)
     return response
 
@@ -163,8 +168,4 @@ def mail_allowed(*, request: HttpRequest, recipient: str, purpose: str) -> bool:
 
 def too_many_emails(request: HttpRequest) -> HttpResponse:
     """Return the 429 page for e-mails (sign-up, password reset), with Retry-After."""
-    window = settings.QUIRE_MAIL_WINDOW_SECONDS
-    context = {"minutes": max(1, window // 60)}
-    response = render(request, "too_many_emails.html", context, status=429)
-    response["Retry-After"] = str(window)
-    return response
+    return _paused(request, "too_many_emails.html", settings.QUIRE_MAIL_WINDOW_SECONDS)

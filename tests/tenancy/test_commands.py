@@ -100,7 +100,7 @@ def test_migrate_tenants_single_tenant_and_unknown_slug(make_tenant):
     output = run("migrate_tenants", "--tenant", "beta")
     assert output.splitlines()[0] == "beta: up to date"
     assert "acme" not in output
-    with pytest.raises(CommandError, match=r"No such tenant \(active or suspended\): nope"):
+    with pytest.raises(CommandError, match=r"No such workspace \(active or suspended\): nope"):
         run("migrate_tenants", "--tenant", "nope")
 
 

@@ -51,6 +51,19 @@ def kill_when_moving(monkeypatch, name_suffix: str) -> None:
     monkeypatch.setattr(Path, "rename", rename)
 
 
+def rename_killed_half_way(monkeypatch, tenant: Tenant, dies_at: str) -> None:
+    """Rename alpha to bravo while a worker reads it; die at the move of ``dies_at``."""
+    worker = sqlite3.connect(database_path(tenant.slug))  # a serving worker keeps the WAL
+    worker.execute("SELECT count(*) FROM posts_post").fetchone()
+    kill_when_moving(monkeypatch, dies_at)
+    with pytest.raises(Killed):
+        tenant_rename(tenant=tenant, new_slug="bravo")
+    monkeypatch.undo()
+    worker.close()
+    forget_process(monkeypatch)
+    release_all()
+
+
 def forget_process(monkeypatch) -> None:
     """Make every journal entry look like its process died (the kill happened)."""
     monkeypatch.setattr(journal, "process_alive", lambda pid: False)
@@ -80,15 +93,7 @@ def test_a_rename_killed_between_its_files_is_completed_by_the_next_run(
 ):
     tenant = make_tenant("alpha")
     write_posts(tenant, 30)
-    worker = sqlite3.connect(database_path("alpha"))  # a serving worker keeps the WAL open
-    worker.execute("SELECT count(*) FROM posts_post").fetchone()
-    kill_when_moving(monkeypatch, dies_at)
-    with pytest.raises(Killed):
-        tenant_rename(tenant=tenant, new_slug="bravo")
-    monkeypatch.undo()
-    worker.close()
-    forget_process(monkeypatch)
-    release_all()
+    rename_killed_half_way(monkeypatch, tenant, dies_at)
     # The workspace answers "one moment" under its new name, never 404 and never empty.
     response = client.get("/", HTTP_HOST=host("bravo"))
     assert response.status_code in (302, 503)
@@ -116,15 +121,7 @@ def test_a_request_to_a_workspace_left_in_maintenance_finishes_the_rename(
 ):
     tenant = make_tenant("alpha")
     write_posts(tenant, 3)
-    worker = sqlite3.connect(database_path("alpha"))
-    worker.execute("SELECT count(*) FROM posts_post").fetchone()
-    kill_when_moving(monkeypatch, "-wal")
-    with pytest.raises(Killed):
-        tenant_rename(tenant=tenant, new_slug="bravo")
-    monkeypatch.undo()
-    worker.close()
-    forget_process(monkeypatch)
-    release_all()
+    rename_killed_half_way(monkeypatch, tenant, "-wal")
     assert client.get("/", HTTP_HOST=host("bravo")).status_code == 503
     sign_in(client, Tenant.objects.get(slug="bravo"), admin_email("alpha"))
     response = client.get("/", HTTP_HOST=host("bravo"))

@@ -8,11 +8,11 @@ from apps.accounts.models import User
 from apps.tenancy import services
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path
-from apps.tenancy.work import current_connection
 from apps.tenancy.exceptions import InvalidSlug, SlugTaken, TenantDatabaseExists
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_pending_migrations
 from apps.tenancy.services import tenant_create
+from apps.tenancy.work import current_connection
 from tests.conftest import PASSWORD
 
 

@@ -11,7 +11,20 @@ from django.db import DatabaseError
 from apps.tenancy.doctor import Health, health_from_error, tenant_health
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_get
+from apps.tenancy.selectors import tenant_get, tenant_list
+
+SERVED = [Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED]
+
+
+def served_tenants(slugs: list[str] | None) -> list[Tenant]:
+    """Return the active and suspended tenants (only these slugs if given), by slug."""
+    tenants = list(tenant_list(statuses=SERVED))
+    if not slugs:
+        return tenants
+    unknown = set(slugs) - {tenant.slug for tenant in tenants}
+    if unknown:
+        raise CommandError(f"No such workspace (active or suspended): {', '.join(sorted(unknown))}")
+    return [tenant for tenant in tenants if tenant.slug in slugs]
 
 
 class TenantCommand(BaseCommand):

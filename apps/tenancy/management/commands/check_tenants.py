@@ -9,11 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from apps.tenancy.doctor import Health, tenant_health
-from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list
-
-SERVED = [Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED]
+from apps.tenancy.management.base import TenantCommand, served_tenants
 
 
 class Command(TenantCommand):
@@ -32,7 +28,7 @@ class Command(TenantCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON report only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenants = self.selected(options["slugs"])
+        tenants = served_tenants(options["slugs"])
         as_json, full = options["json"], options["full"]
         bar = self.progress_bar(len(tenants), quiet=as_json)
         results = []
@@ -43,17 +39,6 @@ class Command(TenantCommand):
         if bar is not None:
             bar.close()
         self.finish(results, full=full, as_json=as_json)
-
-    def selected(self, slugs: list[str]) -> list[Tenant]:
-        tenants = list(tenant_list(statuses=SERVED))
-        if not slugs:
-            return tenants
-        unknown = set(slugs) - {tenant.slug for tenant in tenants}
-        if unknown:
-            raise CommandError(
-                f"No such workspace (active or suspended): {', '.join(sorted(unknown))}"
-            )
-        return [tenant for tenant in tenants if tenant.slug in slugs]
 
     def progress_bar(self, total: int, *, quiet: bool) -> tqdm | None:
         """Return a progress bar (on stderr) for a person at a terminal, else None."""

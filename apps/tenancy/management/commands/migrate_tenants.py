@@ -16,10 +16,9 @@ from apps.tenancy.databases import release_all
 from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.fleet import TenantReport, migrate_tenants
+from apps.tenancy.management.base import SERVED, served_tenants
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_list, tenant_pending_count, tenant_pending_migrations
-
-SERVED = [Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED]
 
 
 class Command(BaseCommand):
@@ -69,25 +68,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
-        tenants = self.selected(options["slugs"])
+        tenants = served_tenants(options["slugs"])
         if options["check"]:
             return self.show_pending(tenants, as_json=options["json"])
         if options["plan"]:
             return self.show_plan(tenants, as_json=options["json"])
         return self.apply(tenants, options)
-
-    def selected(self, slugs: list[str] | None) -> list[Tenant]:
-        tenants = list(tenant_list(statuses=SERVED))
-        if not slugs:
-            return tenants
-        missing = set(slugs) - {tenant.slug for tenant in tenants}
-        if missing:
-            raise CommandError(
-                f"No such tenant (active or suspended): {', '.join(sorted(missing))}"
-            )
-        return [tenant for tenant in tenants if tenant.slug in slugs]
-
-    # --check and --plan -------------------------------------------------------------
 
     def show_pending(self, tenants: list[Tenant], *, as_json: bool) -> None:
         behind, problems = {}, []
