@@ -16,9 +16,10 @@ import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, cast
@@ -27,10 +28,14 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.sqlite3.base import DatabaseWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper, SQLiteCursorWrapper
 from django.utils.connection import ConnectionDoesNotExist
 
-from apps.tenancy.exceptions import TenantDatabaseExists, TenantDatabaseMissing
+from apps.tenancy.exceptions import (
+    TenantDatabaseDamaged,
+    TenantDatabaseExists,
+    TenantDatabaseMissing,
+)
 
 ALIAS_PREFIX = "tenant:"
 COMPANION_SUFFIXES = ("-wal", "-shm")
@@ -41,6 +46,12 @@ _open_count = 0
 _open_count_lock = threading.Lock()
 _query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit", default=None)
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
+POSITION_TABLE = "quire_commit_position"
+ADVANCE_SQL = "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1"
+SCHEMA_SQL = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' "
+    "AND name IN ('django_migrations', 'quire_commit_position')"
+)
 
 
 @contextmanager
@@ -57,26 +68,57 @@ class TenantDatabaseWrapper(DatabaseWrapper):
     """Django's SQLite wrapper for a tenant file.
 
     It remembers which file (inode) it opened, caps the file's size with
-    ``PRAGMA max_page_count``, and interrupts a query that outlives the time limit set by
-    ``query_time_limit`` (SQLite raises "interrupted" and rolls the statement back).
+    ``PRAGMA max_page_count``, interrupts a query that outlives the time limit set by
+    ``query_time_limit`` (SQLite raises "interrupted" and rolls the statement back), and
+    advances the file's commit position with every committed write. A served tenant's
+    file that is empty or has no migration ledger is refused as damaged.
     """
 
     def __init__(
-        self, settings_dict: dict[str, Any], alias: str, *, path: Path, max_bytes: int | None
+        self,
+        settings_dict: dict[str, Any],
+        alias: str,
+        *,
+        path: Path,
+        max_bytes: int | None,
+        served: bool = True,
     ) -> None:
         super().__init__(settings_dict, alias)
         self.tenant_path = path
         self.max_bytes = max_bytes
+        self.served = served
         self.opened_inode: int | None = None
         self.query_deadline: float | None = None
-        self.execute_wrappers.append(self._start_query_clock)
+        self.changes_at_begin: int | None = None
+        self.has_position = False
+        self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
+        self.execute_wrappers.append(self._around_query)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if self.served:
+            _refuse_empty(self.tenant_path)
         connection = super().get_new_connection(conn_params)
-        self.opened_inode = os.stat(self.tenant_path).st_ino
-        self._apply_cap(connection)
-        connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
+        try:
+            self.opened_inode = os.stat(self.tenant_path).st_ino
+            self._apply_cap(connection)
+            connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
+            self.has_position = self._read_schema(connection)
+        except BaseException:
+            connection.close()
+            raise
         return connection
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        cursor = self.connection.cursor(factory=_TrackedCursor)
+        self.open_cursors.add(cursor)
+        return cursor
+
+    def is_busy(self) -> bool:
+        """Return True while closing would lose work: a transaction or unread rows."""
+        raw = self.connection
+        if self.in_atomic_block or (raw is not None and raw.in_transaction):
+            return True
+        return any(not cursor.finished for cursor in self.open_cursors)
 
     def set_max_bytes(self, max_bytes: int | None) -> None:
         """Change the storage cap, at once if the connection is open (a plan changed)."""
@@ -89,17 +131,73 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
             connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
 
-    def _start_query_clock(
+    def _read_schema(self, connection: sqlite3.Connection) -> bool:
+        """Return True if the file keeps a commit position; refuse a served file with no ledger."""
+        names = {row[0] for row in connection.execute(SCHEMA_SQL)}
+        if self.served and "django_migrations" not in names:
+            raise TenantDatabaseDamaged(f"{self.tenant_path} has no migration ledger.")
+        return POSITION_TABLE in names
+
+    # The commit position ---------------------------------------------------------------
+
+    def _start_transaction_under_autocommit(self) -> None:
+        super()._start_transaction_under_autocommit()  # type: ignore[misc]
+        self.changes_at_begin = self.connection.total_changes
+
+    def _commit(self) -> None:
+        began, self.changes_at_begin = self.changes_at_begin, None
+        if began is not None and self.connection.total_changes != began:
+            self._advance_position()
+        super()._commit()  # type: ignore[misc]
+
+    def _rollback(self) -> None:
+        self.changes_at_begin = None
+        super()._rollback()  # type: ignore[misc]
+
+    def _advance_position(self) -> None:
+        """Count one more committed write transaction, inside it (or right after, autocommit)."""
+        if not self.has_position:  # a file migrated since it was opened has the table now
+            self.has_position = self._read_schema(self.connection)
+        if self.has_position:
+            with self.wrap_database_errors:
+                self.connection.execute(ADVANCE_SQL)
+
+    def _around_query(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
         limit = _query_time_limit.get()
         # The deadline stays while rows are fetched; the next query sets its own.
         self.query_deadline = time.monotonic() + limit if limit else None
-        return execute(sql, params, many, context)
+        autocommit = not self.in_atomic_block and not self.connection.in_transaction
+        before = self.connection.total_changes
+        result = execute(sql, params, many, context)
+        if autocommit and self.connection.total_changes != before:
+            self._advance_position()
+        return result
 
     def _past_deadline(self) -> int:
         deadline = self.query_deadline
         return int(deadline is not None and time.monotonic() > deadline)
+
+
+class _TrackedCursor(SQLiteCursorWrapper):
+    """Django's SQLite cursor, which says when it was closed."""
+
+    finished = False
+
+    def close(self) -> None:
+        self.finished = True
+        super().close()
+
+
+def _refuse_empty(path: Path) -> None:
+    """Refuse a served tenant file of 0 bytes: SQLite would take it for a new database."""
+    try:
+        empty = os.stat(path).st_size == 0
+    except FileNotFoundError:
+        return  # SQLite says so itself (mode=rw never creates the file)
+    if empty:
+        raise TenantDatabaseDamaged(f"{path} is empty (0 bytes).")
 
 
 class _ThreadAliases(OrderedDict[str, None]):
@@ -254,7 +352,8 @@ def move_leftovers(source: Path, target: Path) -> None:
     """Move whatever of a database is still under its old name to the new one."""
     for old, new in zip([source, *companions(source)], [target, *companions(target)], strict=True):
         if old.exists() and not new.exists():
-            old.rename(new)
+            with suppress(FileNotFoundError):  # moved by another hand meanwhile
+                old.rename(new)
 
 
 def checkpoint(path: Path) -> bool:
@@ -328,7 +427,13 @@ def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
     return open_alias(ALIAS_PREFIX + slug, lambda: database_path(slug), max_bytes=max_bytes)
 
 
-def open_alias(alias: str, path: Path | Callable[[], Path], *, max_bytes: int | None = None) -> str:
+def open_alias(
+    alias: str,
+    path: Path | Callable[[], Path],
+    *,
+    max_bytes: int | None = None,
+    served: bool = True,
+) -> str:
     """Create (or reuse) this thread's connection object for a tenant alias.
 
     The router asks for every query, so reuse is the fast path: ``path`` may be a
@@ -345,7 +450,8 @@ def open_alias(alias: str, path: Path | Callable[[], Path], *, max_bytes: int | 
     if callable(path):
         path = path()
     _make_room(opened)
-    wrapper = TenantDatabaseWrapper(connection_settings(path), alias, path=path, max_bytes=cap)
+    settings_dict = connection_settings(path)
+    wrapper = TenantDatabaseWrapper(settings_dict, alias, path=path, max_bytes=cap, served=served)
     connections[alias] = wrapper
     opened[alias] = None
     _count(+1)
@@ -454,11 +560,11 @@ def _opened_aliases() -> _ThreadAliases:
 def _make_room(opened: _ThreadAliases) -> None:
     """Close this thread's least recently used idle connections while at the process cap.
 
-    A connection in a transaction is never closed (its writes would be lost). Only a
+    A connection in a transaction or with unread rows is never closed. Only a
     thread may close its own connections, so a thread with none idle may open one
     beyond the cap: the process holds at most cap + threads - 1 idle ones.
     """
-    idle = (alias for alias in list(opened) if not _in_transaction(connections[alias]))
+    idle = (alias for alias in list(opened) if not _is_busy(connections[alias]))
     while _open_count >= settings.TENANT_MAX_OPEN_CONNECTIONS:
         alias = next(idle, None)
         if alias is None:
@@ -466,9 +572,8 @@ def _make_room(opened: _ThreadAliases) -> None:
         release_alias(alias)
 
 
-def _in_transaction(wrapper: BaseDatabaseWrapper) -> bool:
-    raw = wrapper.connection
-    return wrapper.in_atomic_block or (raw is not None and raw.in_transaction)
+def _is_busy(wrapper: BaseDatabaseWrapper) -> bool:
+    return isinstance(wrapper, TenantDatabaseWrapper) and wrapper.is_busy()
 
 
 def _count(delta: int) -> None:

@@ -13,6 +13,8 @@ import sys
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.tenancy.exceptions import TenantDatabaseDamaged
+
 PRIMARY_CODE_MASK = 0xFF  # extended codes (SQLITE_IOERR_SHORT_READ...) keep it in the low byte
 BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 DAMAGED = frozenset(
@@ -24,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 # kind -> (status, title, text)
 PAGES = {
+    "moved": (
+        503,
+        "One moment",
+        "This workspace's data was just moved or restored, so your change was not saved. "
+        "Nothing was lost; please try again.",
+    ),
     "unavailable": (
         503,
         "One moment",
@@ -82,8 +90,14 @@ def sqlite_code(error: BaseException | None) -> int | None:
 
 
 def trouble_kind(exc: BaseException | None) -> str | None:
-    """Return "busy", "full", "interrupted" or "damaged" for a database error, else None."""
+    """Return "busy", "full", "interrupted", "moved" or "damaged" for a database error."""
+    if exc is None:
+        return None
+    if any(isinstance(link, TenantDatabaseDamaged) for link in cause_chain(exc)):
+        return "damaged"
     code = sqlite_code(exc)
+    if code == sqlite3.SQLITE_READONLY:  # READONLY_DBMOVED: the file moved under a writer
+        return "moved"
     if code in BUSY:
         return "busy"
     if code == sqlite3.SQLITE_FULL:

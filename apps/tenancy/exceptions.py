@@ -29,6 +29,10 @@ class TenantDatabaseMissing(ApplicationError):
     """The catalog lists a tenant whose database file is not on disk."""
 
 
+class TenantDatabaseDamaged(ApplicationError):
+    """A served tenant's file is empty or is not a Quire database (no migration ledger)."""
+
+
 class InvalidTenantState(ApplicationError):
     """The tenant's status does not allow this operation."""
 

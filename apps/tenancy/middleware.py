@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -14,12 +15,15 @@ from django.shortcuts import render
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path, finish_request, query_time_limit, refresh
 from apps.tenancy.errors import page_response, trouble_kind, trouble_response
+from apps.tenancy.exceptions import TenantDatabaseDamaged
 from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.recovery import recover
 from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get
+
+logger = logging.getLogger(__name__)
 
 
 class TenantMiddleware:
@@ -120,7 +124,7 @@ class TenantMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Answer a database's trouble with its page: busy or damaged 503, full 507."""
-        if not isinstance(exception, DatabaseError):
+        if not isinstance(exception, DatabaseError | TenantDatabaseDamaged):
             return None
         return trouble_response(request, exception)
 
@@ -145,8 +149,15 @@ class TenantMiddleware:
             return self.retry_soon(request)
 
     def in_maintenance(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
-        """Answer 503 while files move; finish the move if the process doing it died."""
-        recover(tenant_id=tenant.pk)
+        """Answer 503 while files move; finish the move if the process doing it died.
+
+        The answer is 503 whatever the finishing meets: it is logged for operators, and
+        the next request or command tries again.
+        """
+        try:
+            recover(tenant_id=tenant.pk)
+        except Exception:
+            logger.exception("Could not finish the interrupted operation on %s", tenant.slug)
         return self.retry_soon(request)
 
     def catalog_trouble(self, request: HttpRequest, exc: DatabaseError) -> HttpResponse:

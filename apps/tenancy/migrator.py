@@ -60,7 +60,7 @@ def _emit_post_migrate(alias: str, app_labels: set[str]) -> None:
 
 def migrate_file(path: Path) -> list[str]:
     """Migrate a database file that no tenant serves yet (a template, a staged restore)."""
-    alias = open_alias(f"{ALIAS_PREFIX}.{path.name}", path)
+    alias = open_alias(f"{ALIAS_PREFIX}.{path.name}", path, served=False)
     try:
         return migrate_database(alias)
     finally:

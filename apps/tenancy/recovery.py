@@ -7,13 +7,18 @@ that blocks a re-run:
 - a rename is completed: the catalog names the new slug, every file moves under it;
 - an in-place restore is completed if the new file is in place, else undone (the
   replaced files come back from the trash); either way the status is as before;
-- scratch files of dead processes (copies, staged restores) are removed;
+- a delete is completed: the files go to its trash folder (or away, for a hard delete);
+- scratch files of dead processes (copies, staged restores, journal drafts) are removed;
 - a WAL or shared-memory file with no database beside it is moved to the trash as
   "orphaned", so it can never be replayed into a new database of that name.
+
+An entry is only finished by the process that holds its lock (``journal.claimed``):
+its own process while it runs, else one recovery at a time.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.db import IntegrityError
@@ -25,6 +30,7 @@ from apps.tenancy.databases import (
     companions,
     data_dir,
     database_path,
+    delete_database_files,
     move_leftovers,
     release,
 )
@@ -34,19 +40,28 @@ from apps.tenancy.models import Tenant
 def recover(*, tenant_id: int | None = None) -> list[str]:
     """Complete or undo abandoned operations (one tenant's, or all); return what was done."""
     done = []
-    for entry in journal.pending():
-        if tenant_id is not None and entry.tenant_id != tenant_id:
+    for pending in journal.pending_tenant_ids():
+        if tenant_id is not None and pending != tenant_id:
             continue
-        if entry.abandoned():
-            done.append(finish(entry))
+        with journal.claimed(pending) as entry:
+            if entry is not None:
+                done.append(finish(entry))
     if tenant_id is None:
         done += sweep_scratch()
     return done
 
 
 def finish(entry: journal.Entry) -> str:
-    """Bring one journaled operation to its end and forget it; return what was done."""
-    outcome = _finish_rename(entry) if entry.op == "rename" else _finish_restore(entry)
+    """Bring one journaled operation to its end and forget it; return what was done.
+
+    The caller holds the entry's lock: the process that wrote it, or ``recover``.
+    """
+    if entry.op == "rename":
+        outcome = _finish_rename(entry)
+    elif entry.op == "restore":
+        outcome = _finish_restore(entry)
+    else:
+        outcome = _finish_delete(entry)
     Tenant.objects.filter(pk=entry.tenant_id, status=Tenant.Status.MAINTENANCE).update(
         status=entry.status
     )
@@ -79,14 +94,28 @@ def _finish_restore(entry: journal.Entry) -> str:
     return f"restore of {entry.source} found no file to keep"
 
 
+def _finish_delete(entry: journal.Entry) -> str:
+    """Move what is left under a deleted tenant's slug to its trash (or away, if hard)."""
+    deleted_at = datetime.fromtimestamp(entry.started, tz=UTC)
+    tenant = Tenant.objects.filter(pk=entry.tenant_id)
+    tenant.update(status=Tenant.Status.DELETED, deleted_at=deleted_at)
+    if not entry.trash:
+        delete_database_files(entry.source)
+        tenant.delete()
+        return f"delete of {entry.source} completed (for good)"
+    trash.move_to_trash(entry.source, "deleted", deleted_at, Path(entry.trash))
+    return f"delete of {entry.source} completed (files in the trash)"
+
+
 def sweep_scratch() -> list[str]:
     """Remove scratch files of processes that are gone; return their names."""
-    if not data_dir().is_dir():
-        return []
     removed = []
-    for path in abandoned_scratch_files(data_dir()):
-        path.unlink(missing_ok=True)
-        removed.append(f"removed {path.name}")
+    for folder in (data_dir(), journal.journal_dir()):
+        if not folder.is_dir():
+            continue
+        for path in abandoned_scratch_files(folder):
+            path.unlink(missing_ok=True)
+            removed.append(f"removed {path.name}")
     return removed
 
 

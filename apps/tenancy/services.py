@@ -208,16 +208,24 @@ def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
     """Delete a tenant: to the trash (returned) by default, or for good with ``hard``.
 
     A soft-deleted tenant keeps its slug until ``tenant_purge`` runs after the
-    retention period (``TENANT_TRASH_RETENTION_DAYS``).
+    retention period (``TENANT_TRASH_RETENTION_DAYS``). Journaled: a delete killed
+    half-way is completed by the next ``recover``.
     """
     _require_database(tenant, "deleted")
     tenant.deleted_at = timezone.now()
-    _status_set(tenant=tenant, status=Status.DELETED)  # stop serving before files move
-    if hard:
-        delete_database_files(tenant.slug)
-        tenant.delete()
-        return None
-    return trash.move_to_trash(tenant.slug, "deleted", tenant.deleted_at)
+    folder = None if hard else trash.trash_folder(tenant.slug, "deleted", tenant.deleted_at)
+    entry = journal.Entry(
+        op="delete",
+        tenant_id=tenant.pk,
+        status=Status.DELETED,
+        source=tenant.slug,
+        trash=str(folder or ""),
+        started=tenant.deleted_at.timestamp(),
+    )
+    with journal.recorded(entry):
+        _status_set(tenant=tenant, status=Status.DELETED)  # stop serving before files move
+        finish(entry)
+    return folder
 
 
 def tenant_purge() -> list[str]:
@@ -259,21 +267,30 @@ def tenant_rename(*, tenant: Tenant, new_slug: str) -> Tenant:
     entry = journal.Entry(
         op="rename", tenant_id=tenant.pk, status=status, source=old_slug, target=new_slug
     )
-    journal.write(entry)
-    try:
-        with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            Tenant.objects.filter(pk=tenant.pk).update(slug=new_slug, status=Status.MAINTENANCE)
-    except IntegrityError:
-        journal.remove(entry)
-        raise SlugTaken(f"The subdomain '{new_slug}' is already taken.") from None
-    try:
-        _move_files(old_slug, new_slug)
-    except Exception:
-        finish(entry)  # completes the move that stopped half-way
-        raise
-    finish(entry)
+    with journal.recorded(entry):
+        try:
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                Tenant.objects.filter(pk=tenant.pk).update(slug=new_slug, status=Status.MAINTENANCE)
+        except IntegrityError:
+            journal.remove(entry)
+            raise SlugTaken(f"The subdomain '{new_slug}' is already taken.") from None
+        _run_then_finish(entry, lambda: _move_files(old_slug, new_slug))
     tenant.refresh_from_db()
     return tenant
+
+
+def _run_then_finish(entry: journal.Entry, steps: Callable[[], None]) -> None:
+    """Run a journaled operation's steps, then finish it, even if a step failed.
+
+    Finishing completes (or undoes) whatever the steps left; only a kill skips it, and
+    then the next ``recover`` does it.
+    """
+    try:
+        steps()
+    except Exception:
+        finish(entry)
+        raise
+    finish(entry)
 
 
 def _move_files(old_slug: str, new_slug: str) -> None:
@@ -485,17 +502,16 @@ def _swap(tenant: Tenant, staged: Path) -> Path | None:
     entry = journal.Entry(
         op="restore", tenant_id=tenant.pk, status=status, source=tenant.slug, trash=str(folder)
     )
-    journal.write(entry)
-    _status_set(tenant=tenant, status=Status.MAINTENANCE)  # not served while files swap
-    replaced = None
-    try:
+    replaced: list[Path] = []
+
+    def steps() -> None:
+        _status_set(tenant=tenant, status=Status.MAINTENANCE)  # not served while files swap
         if database_path(tenant.slug).exists():
-            replaced = trash.move_to_trash(tenant.slug, "replaced", timezone.now(), folder)
+            replaced.append(trash.move_to_trash(tenant.slug, "replaced", timezone.now(), folder))
         clear_orphans(tenant.slug)
         place(staged, database_path(tenant.slug))
-    except Exception:
-        finish(entry)  # puts the replaced file back
-        raise
-    finish(entry)
+
+    with journal.recorded(entry):
+        _run_then_finish(entry, steps)
     tenant.refresh_from_db()
-    return replaced
+    return replaced[0] if replaced else None

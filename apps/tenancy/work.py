@@ -11,17 +11,17 @@ at its first statement, so whatever a block reads to check an invariant cannot c
 before it writes. That is this engine's ``select_for_update``; it locks one workspace
 and nothing else (never the catalog).
 
-Every outermost block that changed a row advances the workspace's commit position
-inside the same transaction (``quire_commit_position``): monotonic, as durable as the
-write, and carried with the file. What must happen "after this write" hangs on
-``on_commit``.
+Every committed transaction that changed a row advances the workspace's commit
+position inside the same transaction (``quire_commit_position``, kept by the tenant
+connection itself, so Django's own writes count too: sessions, the admin): monotonic,
+as durable as the write, and carried with the file. What must happen "after this
+write" hangs on ``on_commit``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ContextDecorator
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, transaction
@@ -32,15 +32,7 @@ from django.db.transaction import Atomic
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.databases import bind
 
-ADVANCE_SQL = "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1"
 POSITION_SQL = "SELECT position FROM quire_commit_position WHERE id = 1"
-
-
-@dataclass
-class _Frame:
-    connection: BaseDatabaseWrapper
-    inner: Atomic
-    changes_before: int | None  # set on the outermost block only
 
 
 class atomic(ContextDecorator):
@@ -52,29 +44,19 @@ class atomic(ContextDecorator):
 
     def __init__(self, *, durable: bool = False) -> None:
         self.durable = durable
-        self._frames: list[_Frame] = []
+        self._blocks: list[Atomic] = []
 
     def _recreate_cm(self) -> atomic:
         # A fresh instance per decorated call keeps concurrent calls apart.
         return type(self)(durable=self.durable)
 
     def __enter__(self) -> None:
-        connection = current_connection()
-        outermost = not connection.in_atomic_block
-        inner = transaction.atomic(using=connection.alias, durable=self.durable)
-        inner.__enter__()
-        before = _total_changes(connection) if outermost else None
-        self._frames.append(_Frame(connection, inner, before))
+        block = transaction.atomic(using=current_connection().alias, durable=self.durable)
+        block.__enter__()
+        self._blocks.append(block)
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        frame = self._frames.pop()
-        if exc_type is None and frame.changes_before is not None:
-            try:
-                _advance_if_changed(frame)
-            except BaseException as error:
-                frame.inner.__exit__(type(error), error, error.__traceback__)
-                raise
-        frame.inner.__exit__(exc_type, exc, traceback)
+        self._blocks.pop().__exit__(exc_type, exc, traceback)
 
 
 def current_connection() -> BaseDatabaseWrapper:
@@ -99,15 +81,3 @@ def commit_position() -> int:
         position_cursor.execute(POSITION_SQL)
         row = position_cursor.fetchone()
     return int(row[0]) if row else 0
-
-
-def _total_changes(connection: BaseDatabaseWrapper) -> int:
-    connection.ensure_connection()
-    return int(connection.connection.total_changes)
-
-
-def _advance_if_changed(frame: _Frame) -> None:
-    """Advance the commit position in the transaction about to commit, if it wrote."""
-    raw = frame.connection.connection
-    if raw.total_changes != frame.changes_before:
-        raw.execute(ADVANCE_SQL)  # one fixed statement: SQLite's own statement cache serves it

@@ -193,3 +193,29 @@ def test_a_rename_killed_mid_way_is_completed_and_frees_the_old_name_cleanly(qui
     assert quire.tenant("alpha", "SELECT count(*) FROM sqlite_master WHERE name = 'acked'") == [
         (0,)
     ]
+
+
+def test_a_delete_killed_by_sigkill_leaves_nothing_that_blocks_the_slug(quire: Quire):
+    create = ("--admin-email", "boss@alpha.example", "--admin-password", PASSWORD)
+    quire.manage("create_tenant", "alpha", "--name", "Alpha", *create)
+    writer = sqlite3.connect(quire.data / "alpha.sqlite3", isolation_level=None)
+    writer.execute("CREATE TABLE acked (n INTEGER)")
+    writer.execute("INSERT INTO acked VALUES (1)")
+    reader = sqlite3.connect(quire.data / "alpha.sqlite3", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM acked").fetchone()  # holds the WAL: the fold waits
+    delete = quire.start("manage.py", "delete_tenant", "alpha")
+    wait_until(
+        lambda: (
+            quire.catalog("SELECT status FROM tenancy_tenant WHERE slug='alpha'") == [("deleted",)]
+        ),
+        what="the delete to stop serving alpha",
+    )
+    kill_group(delete)  # killed while it waits to fold the WAL in, before the files move
+    reader.execute("ROLLBACK")
+    reader.close()
+    writer.close()
+    quire.manage("purge_tenants", TENANT_TRASH_RETENTION_DAYS="0")
+    assert quire.catalog("SELECT slug FROM tenancy_tenant") == []
+    assert not list(quire.data.glob("alpha.sqlite3*"))  # the deleted workspace's data
+    quire.manage("create_tenant", "alpha", "--name", "Alpha again", *create)

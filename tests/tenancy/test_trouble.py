@@ -1,4 +1,4 @@
-"""Hostile review: stale connections, locked and damaged workspaces, sync and async."""
+"""Busy, damaged and swapped workspace files, as users meet them: clear pages, no lost writes."""
 
 from __future__ import annotations
 
