@@ -65,6 +65,7 @@ def site(live_server, settings, transactional_db) -> str:
     settings.QUIRE_BASE_DOMAIN = "localhost"
     settings.ALLOWED_HOSTS = [".localhost"]
     port = re.search(r":(\d+)$", live_server.url).group(1)
+    settings.QUIRE_URL_SCHEME, settings.QUIRE_URL_PORT = "http", port  # links and redirects
     return f"http://localhost:{port}"
 
 
