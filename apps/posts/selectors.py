@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 
 from django.db import DatabaseError
@@ -12,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy import work
+from apps.tenancy.errors import sqlite_code
 from apps.tenancy.exceptions import ApplicationError
 
 # Characters that make a query FTS5 syntax rather than plain words.
@@ -94,6 +96,8 @@ def search(*, text: str, limit: int = 50) -> list[SearchHit]:
         with work.cursor() as cursor:
             rows = cursor.execute(SEARCH_SQL, params).fetchall()
     except DatabaseError as exc:
+        if sqlite_code(exc) != sqlite3.SQLITE_ERROR:  # busy, interrupted, damaged: not the query
+            raise
         raise SearchSyntaxError(
             "Your search could not be understood. Check quotes and brackets, "
             "or search for plain words."

@@ -100,3 +100,29 @@ def test_search_triggers_exist_in_new_tenants(make_tenant):
         for index in ("posts_post_fts", "posts_comment_fts")
         for kind in ("ai", "ad", "au")
     }
+
+
+def test_a_search_on_a_locked_or_slow_workspace_is_not_called_a_syntax_error(
+    make_tenant, monkeypatch
+):
+    import sqlite3
+
+    from django.db import OperationalError
+
+    from apps.posts import selectors
+    from apps.tenancy.context import tenant_context
+
+    tenant = make_tenant("acme")
+    interrupted = sqlite3.OperationalError("interrupted")
+    interrupted.sqlite_errorcode = sqlite3.SQLITE_INTERRUPT
+
+    class Stuck:
+        def __enter__(self):
+            raise OperationalError("interrupted") from interrupted
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(selectors.work, "cursor", Stuck)
+    with tenant_context(tenant), pytest.raises(OperationalError):
+        selectors.search(text="deploy")
