@@ -41,3 +41,26 @@ class Tenant(models.Model):
     def is_servable(self) -> bool:
         """Return True when requests may reach this tenant's data."""
         return self.status == self.Status.ACTIVE
+
+
+class ReplicaPlacement(models.Model):
+    """A node that holds a read replica of a tenant's file (the primary is its home node).
+
+    The node's replica supervisor reports how far the replica has come: the commit
+    position it has applied, and when it last looked.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="replicas")
+    node = models.CharField(max_length=63)
+    placed_at = models.DateTimeField(auto_now_add=True)
+    position = models.BigIntegerField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id", "node"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "node"], name="one_replica_per_node")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.node}"

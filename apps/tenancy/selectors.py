@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -13,7 +14,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.tenancy import schema
-from apps.tenancy.databases import database_files, require_database_file, tenant_alias
+from apps.tenancy.databases import (
+    connect,
+    database_files,
+    database_path,
+    require_database_file,
+    tenant_alias,
+)
 from apps.tenancy.models import Tenant
 
 
@@ -31,6 +38,7 @@ def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
 
 
+POSITION_SQL = "SELECT position FROM quire_commit_position WHERE id = 1"
 _FIELDS = ["id", "slug", "name", "status", "home_node", "max_db_bytes"]
 
 
@@ -88,3 +96,19 @@ def tenant_last_activity(*, tenant: Tenant) -> datetime | None:
     """Return when the tenant's database (or its WAL) was last written."""
     times = [path.stat().st_mtime for path in database_files(tenant.slug) if path.exists()]
     return datetime.fromtimestamp(max(times), tz=UTC) if times else None
+
+
+def tenant_commit_position(*, tenant: Tenant) -> int | None:
+    """Return the commit position in the tenant's file here, or None if it cannot be read."""
+    path = database_path(tenant.slug)
+    if not path.is_file():
+        return None
+    try:
+        connection = connect(path, mode="ro")
+        try:
+            row = connection.execute(POSITION_SQL).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else None

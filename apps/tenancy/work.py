@@ -31,8 +31,7 @@ from django.db.transaction import Atomic
 
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.databases import bind
-
-POSITION_SQL = "SELECT position FROM quire_commit_position WHERE id = 1"
+from apps.tenancy.selectors import POSITION_SQL
 
 
 class atomic(ContextDecorator):

@@ -14,6 +14,7 @@ from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
 from apps.tenancy.replication import replication_position
 from apps.tenancy.selectors import (
+    tenant_commit_position,
     tenant_database_size,
     tenant_last_activity,
     tenant_list,
@@ -34,7 +35,7 @@ class Command(TenantCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [self.describe(tenant) for tenant in tenant_list()]
+        rows = [self.describe(tenant) for tenant in tenant_list().prefetch_related("replicas")]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
         elif rows:
@@ -57,6 +58,8 @@ class Command(TenantCommand):
             self.stdout.write(f"{columns}{row['migrations']:<14} {activity}{replication}")
             if row["error"]:
                 self.stdout.write(self.style.ERROR(f"  {health}: {row['error']}"))
+            if row["replicas"]:
+                self.stdout.write(f"  {_placement_line(row)}")
 
     def fail_if_unhealthy(self, rows: list[dict[str, Any]]) -> None:
         bad = [row for row in rows if row["health"] not in (None, "ok")]
@@ -80,7 +83,23 @@ class Command(TenantCommand):
         }
         if settings.QUIRE_REPLICATION and tenant.has_database:
             row["replication"] = self.replication_state(tenant)
+        row.update(self.placement(tenant, readable=bool(health and health.ok)))
         return row
+
+    def placement(self, tenant: Tenant, *, readable: bool) -> dict[str, Any]:
+        """Describe the primary and each read replica, with positions and lag in commits."""
+        position = tenant_commit_position(tenant=tenant) if readable else None
+        replicas = [
+            {
+                "node": replica.node,
+                "position": replica.position,
+                "lag": _lag(position, replica.position),
+                "reported_at": replica.reported_at.isoformat() if replica.reported_at else None,
+            }
+            for replica in tenant.replicas.all()
+        ]
+        primary = {"node": tenant.home_node or settings.QUIRE_NODE_ID, "position": position}
+        return {"primary": primary, "replicas": replicas}
 
     def replication_state(self, tenant: Tenant) -> str:
         position = replication_position(slug=tenant.slug)
@@ -101,3 +120,21 @@ class Command(TenantCommand):
         except (ApplicationError, sqlite3.Error, DatabaseError) as exc:
             return health_from_error(slug=tenant.slug, error=exc), "-"
         return health, f"{pending} pending" if pending else "up to date"
+
+
+def _lag(primary: int | None, replica: int | None) -> int | None:
+    return None if primary is None or replica is None else max(0, primary - replica)
+
+
+def _placement_line(row: dict[str, Any]) -> str:
+    """Return "primary node-1 at 12; replicas: node-2 at 10 (2 behind), node-3 not reported"."""
+    primary = row["primary"]
+    at = f" at {primary['position']}" if primary["position"] is not None else ""
+    replicas = []
+    for replica in row["replicas"]:
+        if replica["position"] is None:
+            replicas.append(f"{replica['node']} not reported yet")
+        else:
+            lag = f" ({replica['lag']} behind)" if replica["lag"] else ""
+            replicas.append(f"{replica['node']} at {replica['position']}{lag}")
+    return f"primary {primary['node']}{at}; replicas: {', '.join(replicas)}"
