@@ -47,7 +47,14 @@ _open_count_lock = threading.Lock()
 _query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit", default=None)
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
 POSITION_TABLE = "quire_commit_position"
-ADVANCE_SQL = "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1"
+ADVANCE_SQL = (
+    "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1 "
+    "RETURNING epoch, position"
+)
+# A file migrated before restore epochs existed (until migrate_tenants reaches it).
+ADVANCE_SQL_NO_EPOCH = (
+    "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1 RETURNING 0, position"
+)
 SCHEMA_SQL = (
     "SELECT name FROM sqlite_master WHERE type = 'table' "
     "AND name IN ('django_migrations', 'quire_commit_position')"
@@ -90,7 +97,9 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.opened_inode: int | None = None
         self.query_deadline: float | None = None
         self.changes_at_begin: int | None = None
-        self.has_position = False
+        self.advance_sql: str | None = None  # None: the file keeps no position (yet)
+        self.advanced_to: tuple[int, int] | None = None  # in the open transaction
+        self.unsent_commit: tuple[int, int] | None = None  # committed, not yet told
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
         self.execute_wrappers.append(self._around_query)
 
@@ -102,7 +111,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self.opened_inode = os.stat(self.tenant_path).st_ino
             self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
-            self.has_position = self._read_schema(connection)
+            self.advance_sql = self._read_schema(connection)
         except BaseException:
             connection.close()
             raise
@@ -131,12 +140,15 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
             connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
 
-    def _read_schema(self, connection: sqlite3.Connection) -> bool:
-        """Return True if the file keeps a commit position; refuse a served file with no ledger."""
+    def _read_schema(self, connection: sqlite3.Connection) -> str | None:
+        """Return how to advance the file's commit position; refuse a served file with no ledger."""
         names = {row[0] for row in connection.execute(SCHEMA_SQL)}
         if self.served and "django_migrations" not in names:
             raise TenantDatabaseDamaged(f"{self.tenant_path} has no migration ledger.")
-        return POSITION_TABLE in names
+        if POSITION_TABLE not in names:
+            return None
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({POSITION_TABLE})")}
+        return ADVANCE_SQL if "epoch" in columns else ADVANCE_SQL_NO_EPOCH
 
     # The commit position ---------------------------------------------------------------
 
@@ -149,18 +161,31 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         if began is not None and self.connection.total_changes != began:
             self._advance_position()
         super()._commit()  # type: ignore[misc]
+        self._committed()
 
     def _rollback(self) -> None:
-        self.changes_at_begin = None
+        self.changes_at_begin = self.advanced_to = None
         super()._rollback()  # type: ignore[misc]
+
+    def take_commit(self) -> tuple[int, int] | None:
+        """Return (epoch, position) of the last commit not yet told to anyone, and forget it."""
+        commit, self.unsent_commit = self.unsent_commit, None
+        return commit
 
     def _advance_position(self) -> None:
         """Count one more committed write transaction, inside it (or right after, autocommit)."""
-        if not self.has_position:  # a file migrated since it was opened has the table now
-            self.has_position = self._read_schema(self.connection)
-        if self.has_position:
+        if self.advance_sql != ADVANCE_SQL:  # a file migrated since it was opened
+            self.advance_sql = self._read_schema(self.connection)
+        if self.advance_sql is not None:
             with self.wrap_database_errors:
-                self.connection.execute(ADVANCE_SQL)
+                cursor = self.connection.execute(self.advance_sql)
+                row = cursor.fetchone()
+                cursor.close()
+            self.advanced_to = (int(row[0]), int(row[1]))
+
+    def _committed(self) -> None:
+        if self.advanced_to is not None:
+            self.unsent_commit, self.advanced_to = self.advanced_to, None
 
     def _around_query(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -173,6 +198,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         result = execute(sql, params, many, context)
         if autocommit and self.connection.total_changes != before:
             self._advance_position()
+            self._committed()
         return result
 
     def _past_deadline(self) -> int:
@@ -543,11 +569,24 @@ def refresh(slug: str) -> None:
         release_alias(alias)
 
 
-def finish_request(slug: str) -> None:
-    """Keep the tenant's connection for the next request unless it is unusable."""
+def finish_request(slug: str) -> tuple[int, int] | None:
+    """Keep the tenant's connection for the next request unless it is unusable.
+
+    Return (epoch, position) of the last write the request committed, if it wrote.
+    """
+    alias = ALIAS_PREFIX + slug
+    if alias not in _opened_aliases():
+        return None
+    wrapper = cast(TenantDatabaseWrapper, connections[alias])
+    wrapper.close_if_unusable_or_obsolete()
+    return wrapper.take_commit()
+
+
+def forget_commit(slug: str) -> None:
+    """Forget a commit this thread made before the request that starts now."""
     alias = ALIAS_PREFIX + slug
     if alias in _opened_aliases():
-        connections[alias].close_if_unusable_or_obsolete()
+        cast(TenantDatabaseWrapper, connections[alias]).take_commit()
 
 
 def _opened_aliases() -> _ThreadAliases:

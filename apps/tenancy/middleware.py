@@ -12,8 +12,17 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
+from apps.tenancy.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
+from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
+from apps.tenancy.bookmarks import Bookmark
 from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, finish_request, query_time_limit, refresh
+from apps.tenancy.databases import (
+    database_path,
+    finish_request,
+    forget_commit,
+    query_time_limit,
+    refresh,
+)
 from apps.tenancy.errors import page_response, trouble_kind, trouble_response
 from apps.tenancy.exceptions import TenantDatabaseDamaged
 from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
@@ -58,9 +67,11 @@ class TenantMiddleware:
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
         try:  # entering the tenant's context re-checks its connection (refresh)
             with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
-                return self.get_response(request)
+                forget_commit(tenant.slug)
+                response = self.get_response(request)
         finally:
-            finish_request(tenant.slug)
+            commit = finish_request(tenant.slug)
+        return self.served_here(request, response, commit)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         slug = self.slug_from_request(request)
@@ -79,11 +90,34 @@ class TenantMiddleware:
         request.META["quire.tenant"] = tenant.slug
         # Sync views run in asgiref's sync thread: that is where the connections live.
         await sync_to_async(refresh)(tenant.slug)
+        await sync_to_async(forget_commit)(tenant.slug)
         try:
             with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
-                return await get_response(request)
+                response = await get_response(request)
         finally:
-            await sync_to_async(finish_request)(tenant.slug)
+            commit = await sync_to_async(finish_request)(tenant.slug)
+        return self.served_here(request, response, commit)
+
+    def served_here(
+        self, request: HttpRequest, response: HttpResponseBase, commit: tuple[int, int] | None
+    ) -> HttpResponseBase:
+        """Say which node served the response; after a write, hand back its bookmark.
+
+        The bookmark goes in a host-only cookie (the browser sends it to this workspace
+        only) and in a header for API clients.
+        """
+        response["X-Quire-Served-By"] = f"{settings.QUIRE_NODE_ID} primary"
+        if commit is not None:
+            bookmark = str(Bookmark(*commit))
+            response[BOOKMARK_HEADER] = bookmark
+            response.set_cookie(
+                BOOKMARK_COOKIE,
+                bookmark,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response
 
     def resolve(
         self, request: HttpRequest, slug: str, tenant: Tenant | None

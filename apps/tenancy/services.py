@@ -16,6 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.tenancy import journal, schema, trash
+from apps.tenancy.bookmarks import start_new_epoch
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     companions,
@@ -351,6 +352,8 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
         _check_restorable(staged)
         migrated = migrate_file(staged)
         tenant = Tenant.objects.filter(slug=slug).first()
+        # Bookmarks given out before the restore must all be older than what it brings.
+        start_new_epoch(staged, replacing=database_path(slug) if tenant else None)
         if tenant is None:
             new = _provision(slug=slug, name=name or slug, source=staged)
             return RestoreResult(tenant=new, created=True, replaced=None, migrated=migrated)

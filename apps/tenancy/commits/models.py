@@ -9,6 +9,8 @@ class CommitPosition(models.Model):
     """
 
     position = models.BigIntegerField(default=0)
+    # Grows by one with every in-place restore (apps.tenancy.bookmarks).
+    epoch = models.IntegerField(default=0)
 
     class Meta:
         db_table = "quire_commit_position"
