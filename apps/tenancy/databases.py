@@ -40,11 +40,14 @@ from apps.tenancy.exceptions import (
 ALIAS_PREFIX = "tenant:"
 COMPANION_SUFFIXES = ("-wal", "-shm")
 PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
+REPLICA_PRAGMAS = "PRAGMA query_only=ON; PRAGMA foreign_keys=ON"
+REPLICA_SUFFIX = "@replica"
 
 _thread = threading.local()
 _open_count = 0
 _open_count_lock = threading.Lock()
 _query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit", default=None)
+_replica_reads: ContextVar[str | None] = ContextVar("quire_replica_reads", default=None)
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
 POSITION_TABLE = "quire_commit_position"
 ADVANCE_SQL = (
@@ -448,9 +451,41 @@ def is_tenant_alias(alias: str | None) -> bool:
 def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
     """Return the alias of this tenant's connection, creating it in this thread if needed.
 
-    ``max_bytes`` is the tenant's storage cap (default: TENANT_MAX_DB_BYTES).
+    ``max_bytes`` is the tenant's storage cap (default: TENANT_MAX_DB_BYTES). Inside
+    ``replica_reads(slug)`` it is the read-only connection to this node's replica.
     """
+    if _replica_reads.get() == slug:
+        return open_alias(replica_alias(slug), lambda: replica_path(slug), read_only=True)
     return open_alias(ALIAS_PREFIX + slug, lambda: database_path(slug), max_bytes=max_bytes)
+
+
+def replica_path(slug: str) -> Path:
+    """Return where this node keeps its read replica of a tenant's database."""
+    return data_dir() / ".replicas" / f"{slug}.sqlite3"
+
+
+def replica_alias(slug: str) -> str:
+    """Return the alias of the read-only connection to this node's replica of a tenant."""
+    return ALIAS_PREFIX + slug + REPLICA_SUFFIX
+
+
+@contextmanager
+def replica_reads(slug: str) -> Iterator[None]:
+    """Read this tenant from the local replica inside the block.
+
+    ``finish_request`` closes the replica's connection: it lives for one request only,
+    because the process that keeps the replica current needs the file between reads.
+    """
+    token = _replica_reads.set(slug)
+    try:
+        yield
+    finally:
+        _replica_reads.reset(token)
+
+
+def reading_replica() -> bool:
+    """Return True inside ``replica_reads``: nothing may be written."""
+    return _replica_reads.get() is not None
 
 
 def open_alias(
@@ -459,6 +494,7 @@ def open_alias(
     *,
     max_bytes: int | None = None,
     served: bool = True,
+    read_only: bool = False,
 ) -> str:
     """Create (or reuse) this thread's connection object for a tenant alias.
 
@@ -476,7 +512,7 @@ def open_alias(
     if callable(path):
         path = path()
     _make_room(opened)
-    settings_dict = connection_settings(path)
+    settings_dict = connection_settings(path, read_only=read_only)
     wrapper = TenantDatabaseWrapper(settings_dict, alias, path=path, max_bytes=cap, served=served)
     connections[alias] = wrapper
     opened[alias] = None
@@ -484,15 +520,16 @@ def open_alias(
     return alias
 
 
-def connection_settings(path: Path) -> dict[str, Any]:
+def connection_settings(path: Path, *, read_only: bool = False) -> dict[str, Any]:
     """Return a complete DATABASES entry for a tenant file.
 
     The file is opened read-write but never created (``mode=rw``): only provisioning
-    creates tenant files, so no request can conjure a database from a typo.
+    creates tenant files, so no request can conjure a database from a typo. A replica
+    is opened read-only (``mode=ro``, ``query_only``): no request ever writes it.
     """
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": sqlite_uri(path),
+        "NAME": sqlite_uri(path, "ro" if read_only else "rw"),
         "ATOMIC_REQUESTS": False,
         "AUTOCOMMIT": True,
         "CONN_MAX_AGE": None,
@@ -500,7 +537,7 @@ def connection_settings(path: Path) -> dict[str, Any]:
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": settings.TENANT_DB_TIMEOUT,
-            "init_command": PRAGMAS,
+            "init_command": REPLICA_PRAGMAS if read_only else PRAGMAS,
         },
         "TIME_ZONE": None,
         "USER": "",
@@ -572,8 +609,10 @@ def refresh(slug: str) -> None:
 def finish_request(slug: str) -> tuple[int, int] | None:
     """Keep the tenant's connection for the next request unless it is unusable.
 
-    Return (epoch, position) of the last write the request committed, if it wrote.
+    Return (epoch, position) of the last write the request committed, if it wrote. A
+    replica's connection is closed.
     """
+    release_alias(replica_alias(slug))
     alias = ALIAS_PREFIX + slug
     if alias not in _opened_aliases():
         return None

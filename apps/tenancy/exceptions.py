@@ -33,6 +33,10 @@ class TenantDatabaseDamaged(ApplicationError):
     """A served tenant's file is empty or is not a Quire database (no migration ledger)."""
 
 
+class ReplicaReadOnly(ApplicationError):
+    """A request served from a read replica tried to write; the primary must serve it."""
+
+
 class InvalidTenantState(ApplicationError):
     """The tenant's status does not allow this operation."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -22,17 +23,20 @@ from apps.tenancy.databases import (
     forget_commit,
     query_time_limit,
     refresh,
+    replica_reads,
 )
 from apps.tenancy.errors import page_response, trouble_kind, trouble_response
-from apps.tenancy.exceptions import TenantDatabaseDamaged
+from apps.tenancy.exceptions import ReplicaReadOnly, TenantDatabaseDamaged
 from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.recovery import recover
+from apps.tenancy.replicas import replica_placed_here, replica_reached
 from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get
 
 logger = logging.getLogger(__name__)
+REPLICA_META = "quire.replica"
 
 
 class TenantMiddleware:
@@ -66,7 +70,7 @@ class TenantMiddleware:
             return tenant
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
         try:  # entering the tenant's context re-checks its connection (refresh)
-            with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
+            with tenant_context(tenant), self.reading(request, tenant):
                 forget_commit(tenant.slug)
                 response = self.get_response(request)
         finally:
@@ -92,11 +96,21 @@ class TenantMiddleware:
         await sync_to_async(refresh)(tenant.slug)
         await sync_to_async(forget_commit)(tenant.slug)
         try:
-            with tenant_context(tenant), query_time_limit(settings.TENANT_QUERY_TIMEOUT):
+            with tenant_context(tenant), self.reading(request, tenant):
                 response = await get_response(request)
         finally:
             commit = await sync_to_async(finish_request)(tenant.slug)
         return self.served_here(request, response, commit)
+
+    @contextmanager
+    def reading(self, request: HttpRequest, tenant: Tenant) -> Iterator[None]:
+        """Bound every query in time; read from the local replica when it serves."""
+        with query_time_limit(settings.TENANT_QUERY_TIMEOUT):
+            if not from_replica(request):
+                yield
+                return
+            with replica_reads(tenant.slug):
+                yield
 
     def served_here(
         self, request: HttpRequest, response: HttpResponseBase, commit: tuple[int, int] | None
@@ -106,7 +120,8 @@ class TenantMiddleware:
         The bookmark goes in a host-only cookie (the browser sends it to this workspace
         only) and in a header for API clients.
         """
-        response["X-Quire-Served-By"] = f"{settings.QUIRE_NODE_ID} primary"
+        role = "replica" if from_replica(request) else "primary"
+        response["X-Quire-Served-By"] = f"{settings.QUIRE_NODE_ID} {role}"
         if commit is not None:
             bookmark = str(Bookmark(*commit))
             response[BOOKMARK_HEADER] = bookmark
@@ -127,7 +142,11 @@ class TenantMiddleware:
             tenant.home_node not in ("", settings.QUIRE_NODE_ID)
             or tenant.status == Tenant.Status.MOVING
         ):
-            return self.tenant_elsewhere(request, tenant)
+            if not self.replica_serves(request, tenant):
+                return self.tenant_elsewhere(request, tenant)
+            request.META[REPLICA_META] = True
+            request.tenant = tenant  # type: ignore[attr-defined]
+            return tenant
         if tenant is not None and tenant.status == Tenant.Status.MAINTENANCE:
             return self.in_maintenance(request, tenant)
         if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
@@ -137,6 +156,20 @@ class TenantMiddleware:
         request.tenant = tenant  # type: ignore[attr-defined]
         self.ensure_database(tenant)
         return tenant
+
+    def replica_serves(self, request: HttpRequest, tenant: Tenant) -> bool:
+        """Return True if this node's replica serves this read of a tenant homed elsewhere.
+
+        Only GET and HEAD of an active tenant with a replica here, once the replica has
+        reached the reader's bookmark (their last write), waiting QUIRE_REPLICA_WAIT_MS at
+        most; otherwise the primary serves it.
+        """
+        if request.method not in ("GET", "HEAD") or not tenant.is_servable:
+            return False
+        if was_forwarded(request) or not replica_placed_here(tenant=tenant):
+            return False
+        wanted = request.COOKIES.get(BOOKMARK_COOKIE) or request.headers.get(BOOKMARK_HEADER)
+        return replica_reached(slug=tenant.slug, wanted=Bookmark.parse(wanted))
 
     def ensure_database(self, tenant: Tenant) -> None:
         """Fetch a tenant moved here from its replica on its first request (replication on)."""
@@ -157,7 +190,13 @@ class TenantMiddleware:
         raise Http404(f"No workspace at '{slug}'.")
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """Answer a database's trouble with its page: busy or damaged 503, full 507."""
+        """Answer a database's trouble with its page: busy or damaged 503, full 507.
+
+        A read served by a replica that turns out to write goes to the primary instead.
+        """
+        tenant = getattr(request, "tenant", None)
+        if from_replica(request) and tenant is not None and wants_primary(exception):
+            return self.tenant_elsewhere(request, tenant)
         if not isinstance(exception, DatabaseError | TenantDatabaseDamaged):
             return None
         return trouble_response(request, exception)
@@ -213,3 +252,13 @@ class TenantMiddleware:
         """Serve the apex with the public URLconf and no tenant."""
         request.tenant = None  # type: ignore[attr-defined]
         request.urlconf = settings.TENANCY_PUBLIC_URLCONF  # type: ignore[attr-defined]
+
+
+def from_replica(request: HttpRequest) -> bool:
+    """Return True if this request is served from this node's read replica."""
+    return bool(request.META.get(REPLICA_META))
+
+
+def wants_primary(exception: Exception) -> bool:
+    """Return True for an attempt to write where only reading is allowed (a replica)."""
+    return isinstance(exception, ReplicaReadOnly) or trouble_kind(exception) == "moved"

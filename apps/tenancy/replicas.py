@@ -7,11 +7,18 @@ on it current and reports their commit positions here.
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from django.conf import settings
 from django.db import IntegrityError
 
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.databases import replica_path
 from apps.tenancy.exceptions import InvalidTenantState
 from apps.tenancy.models import ReplicaPlacement, Tenant
+
+POLL_SECONDS = 0.02
 
 
 def tenant_replica_place(*, tenant: Tenant, node: str) -> ReplicaPlacement:
@@ -44,3 +51,35 @@ def _check_node(tenant: Tenant, node: str) -> None:
     if node not in settings.QUIRE_NODES:
         known = ", ".join(sorted(set(settings.QUIRE_NODES) - {home})) or "none"
         raise InvalidTenantState(f"Unknown node {node!r}; other nodes: {known} (QUIRE_NODES).")
+
+
+# Serving reads from this node's replica ------------------------------------------------
+
+
+def replica_placed_here(*, tenant: Tenant) -> bool:
+    """Return True if this node holds a replica of the tenant and its file is here."""
+    placed = ReplicaPlacement.objects.filter(tenant_id=tenant.pk, node=settings.QUIRE_NODE_ID)
+    return placed.exists() and replica_path(tenant.slug).is_file()
+
+
+def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
+    """Return True once the local replica has reached a bookmark (at once without one).
+
+    Waits up to QUIRE_REPLICA_WAIT_MS for the replica to catch up; a replica that cannot
+    be read counts as behind, so the primary serves the read.
+    """
+    deadline = time.monotonic() + settings.QUIRE_REPLICA_WAIT_MS / 1000
+    while True:
+        reached = _replica_bookmark(slug)
+        if reached is not None and (wanted is None or reached >= wanted):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+
+
+def _replica_bookmark(slug: str) -> Bookmark | None:
+    try:
+        return bookmark_of(replica_path(slug))
+    except sqlite3.Error:
+        return None

@@ -30,7 +30,8 @@ from django.db.backends.utils import CursorWrapper
 from django.db.transaction import Atomic
 
 from apps.tenancy.context import require_current_tenant
-from apps.tenancy.databases import bind
+from apps.tenancy.databases import bind, reading_replica
+from apps.tenancy.exceptions import ReplicaReadOnly
 from apps.tenancy.selectors import POSITION_SQL
 
 
@@ -50,6 +51,10 @@ class atomic(ContextDecorator):
         return type(self)(durable=self.durable)
 
     def __enter__(self) -> None:
+        if reading_replica():
+            raise ReplicaReadOnly(
+                "This request is served from a read replica; writes go to the primary."
+            )
         block = transaction.atomic(using=current_connection().alias, durable=self.durable)
         block.__enter__()
         self._blocks.append(block)

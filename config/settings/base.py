@@ -86,6 +86,9 @@ QUIRE_NODE_ID = env("QUIRE_NODE_ID", default="node-1")
 QUIRE_NODES = env.dict("QUIRE_NODES", default={})
 # Seconds a node waits for the home node when it forwards a request there.
 QUIRE_FORWARD_TIMEOUT = env.float("QUIRE_FORWARD_TIMEOUT", default=30.0)
+# How long a read on a replica node may wait for the local replica to reach the reader's
+# bookmark (their own last write) before the primary serves it instead.
+QUIRE_REPLICA_WAIT_MS = env.int("QUIRE_REPLICA_WAIT_MS", default=1000)
 
 # Replication with Litestream (one process per machine, watching the tenants folder).
 # QUIRE_REPLICA_TYPE: "file" (a folder, for one machine) or "s3" (S3-compatible storage).

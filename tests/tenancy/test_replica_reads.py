@@ -1,0 +1,148 @@
+"""A node with a read replica serves GET and HEAD from it; writes and stale reads go home."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+from apps.accounts.models import User
+from apps.posts.models import Post
+from apps.posts.services import post_create
+from apps.tenancy import work
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import (
+    copy_database,
+    database_path,
+    release_all,
+    replica_path,
+    replica_reads,
+)
+from apps.tenancy.exceptions import ReplicaReadOnly
+from apps.tenancy.models import Tenant
+from apps.tenancy.replicas import tenant_replica_place
+from tests.conftest import admin_email, host
+
+
+class Primary(BaseHTTPRequestHandler):
+    """Stands for the workspace's home node: says so, and counts what reached it."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        Primary.seen.append(f"{self.command} {self.path}")
+        body = b"served by the primary"
+        self.send_response(200)
+        self.send_header("X-Quire-Served-By", "node-1 primary")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def primary() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Primary)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Primary.seen = []
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def replica_node(make_tenant, sign_in, settings, primary):
+    """acme homed on node-1 (the stub), with a replica here on node-2; a signed-in client."""
+    settings.QUIRE_NODES = {"node-1": primary, "node-2": "127.0.0.1:9"}
+    settings.QUIRE_REPLICA_WAIT_MS = 100
+    tenant = make_tenant("acme")
+    with tenant_context(tenant):
+        author = User.objects.get(email=admin_email("acme"))
+        post_create(author=author, title="Replicated post", body="b")
+    client = Client()
+    sign_in(client, tenant)
+    release_all()
+    settings.QUIRE_NODE_ID = "node-2"
+    tenant_replica_place(tenant=tenant, node="node-2")
+    copy_database(database_path("acme"), replica_path("acme"))  # what the follower keeps
+    return client
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_read_is_served_by_the_local_replica_which_stays_untouched(replica_node):
+    before = digest(replica_path("acme"))
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response.status_code == 200
+    assert response["X-Quire-Served-By"] == "node-2 replica"
+    assert b"Replicated post" in response.content
+    assert Primary.seen == []
+    assert digest(replica_path("acme")) == before
+
+
+def test_a_write_goes_to_the_primary(replica_node):
+    form = {"title": "New", "body": "b", "tags": ""}
+    response = replica_node.post("/posts/new/", form, HTTP_HOST=host("acme"))
+    assert response.content == b"served by the primary"
+    assert Primary.seen == ["POST /posts/new/"]
+
+
+def test_a_read_after_ones_own_write_waits_for_the_replica_or_goes_home(replica_node):
+    reached = bookmark_of(replica_path("acme"))
+    ahead = Bookmark(reached.epoch, reached.position + 1)
+    replica_node.cookies["quire_bookmark"] = str(reached)
+    assert replica_node.get("/", HTTP_HOST=host("acme"))["X-Quire-Served-By"] == "node-2 replica"
+    replica_node.cookies["quire_bookmark"] = str(ahead)  # a write the replica has not got
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response.content == b"served by the primary"
+    assert Primary.seen == ["GET /"]
+
+
+def test_an_api_client_bookmark_header_counts_too(replica_node):
+    reached = bookmark_of(replica_path("acme"))
+    ahead = f"{reached.epoch}.{reached.position + 5}"
+    response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=ahead)
+    assert response.content == b"served by the primary"
+
+
+def test_a_workspace_without_a_replica_here_is_forwarded(replica_node):
+    Tenant.objects.filter(slug="acme").update(home_node="node-1")
+    replica_path("acme").unlink()
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response.content == b"served by the primary"
+
+
+def test_nothing_is_ever_written_to_a_replica(replica_node):
+    tenant = Tenant.objects.get(slug="acme")
+    before = digest(replica_path("acme"))
+    with tenant_context(tenant), replica_reads("acme"):
+        assert Post.objects.filter(title="Replicated post").exists()
+        with pytest.raises(ReplicaReadOnly, match="writes go to the primary"), work.atomic():
+            pass
+        with pytest.raises(OperationalError, match="readonly"):
+            Post.objects.filter(title="Replicated post").update(title="Changed")
+    release_all()
+    with tenant_context(tenant), replica_reads("acme"):
+        assert Post.objects.filter(title="Replicated post").exists()
+    release_all()
+    assert digest(replica_path("acme")) == before
