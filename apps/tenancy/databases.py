@@ -92,11 +92,13 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         path: Path,
         max_bytes: int | None,
         served: bool = True,
+        read_only: bool = False,
     ) -> None:
         super().__init__(settings_dict, alias)
         self.tenant_path = path
         self.max_bytes = max_bytes
         self.served = served
+        self.read_only = read_only
         self.opened_inode: int | None = None
         self.query_deadline: float | None = None
         self.changes_at_begin: int | None = None
@@ -115,6 +117,10 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
             self.advance_sql = self._read_schema(connection)
+            if self.read_only:
+                # One read transaction for the connection's life (one request): the page
+                # sees one state, and the follower applying changes waits until it ends.
+                connection.execute("BEGIN")
         except BaseException:
             connection.close()
             raise
@@ -513,7 +519,9 @@ def open_alias(
         path = path()
     _make_room(opened)
     settings_dict = connection_settings(path, read_only=read_only)
-    wrapper = TenantDatabaseWrapper(settings_dict, alias, path=path, max_bytes=cap, served=served)
+    wrapper = TenantDatabaseWrapper(
+        settings_dict, alias, path=path, max_bytes=cap, served=served, read_only=read_only
+    )
     connections[alias] = wrapper
     opened[alias] = None
     _count(+1)

@@ -260,5 +260,9 @@ def from_replica(request: HttpRequest) -> bool:
 
 
 def wants_primary(exception: Exception) -> bool:
-    """Return True for an attempt to write where only reading is allowed (a replica)."""
-    return isinstance(exception, ReplicaReadOnly) or trouble_kind(exception) == "moved"
+    """Return True for what the primary should answer instead of a replica.
+
+    An attempt to write, and any trouble reading the replica (locked by its follower,
+    damaged): the primary has the data, so the reader never sees an error page for it.
+    """
+    return isinstance(exception, ReplicaReadOnly | DatabaseError | TenantDatabaseDamaged)

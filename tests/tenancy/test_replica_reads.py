@@ -146,3 +146,9 @@ def test_nothing_is_ever_written_to_a_replica(replica_node):
         assert Post.objects.filter(title="Replicated post").exists()
     release_all()
     assert digest(replica_path("acme")) == before
+
+
+def test_a_damaged_replica_sends_reads_to_the_primary(replica_node):
+    replica_path("acme").write_bytes(b"not a database" * 1000)
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response.content == b"served by the primary"
