@@ -58,6 +58,7 @@ def litestream_config() -> dict[str, Any]:
             "dir": str(data_dir().resolve()),
             "pattern": DATABASE_PATTERN,
             "watch": True,
+            "monitor-interval": settings.QUIRE_REPLICA_MONITOR_INTERVAL,
             "replica": _replica_settings(),
         }
     ]

@@ -1,0 +1,107 @@
+"""The replica supervisor keeps a node's read replicas current with Litestream followers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.databases import database_path, release_all, replica_path
+from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.replicas import tenant_replica_place, tenant_replica_remove
+from apps.tenancy.supervisor import Supervisor, generations
+from tests.replication.test_replication import write_posts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def tight(settings) -> None:
+    settings.QUIRE_REPLICA_MONITOR_INTERVAL = "100ms"
+    settings.QUIRE_REPLICA_SYNC_INTERVAL = "100ms"
+    settings.QUIRE_REPLICA_FOLLOW_INTERVAL = "100ms"
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:9", "node-2": "127.0.0.1:9"}
+
+
+@contextmanager
+def on_node(settings, node: str, folder: Path) -> Iterator[None]:
+    """Be another node of the same fleet for a while: its id and its tenants folder."""
+    saved = settings.QUIRE_NODE_ID, settings.TENANTS_DATA_DIR
+    release_all()
+    settings.QUIRE_NODE_ID, settings.TENANTS_DATA_DIR = node, folder
+    try:
+        yield
+    finally:
+        release_all()
+        settings.QUIRE_NODE_ID, settings.TENANTS_DATA_DIR = saved
+
+
+def run_until(supervisor: Supervisor, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        supervisor.step()
+        time.sleep(0.1)
+
+
+def reached(slug: str, mark: Bookmark) -> Callable[[], bool]:
+    def check() -> bool:
+        if not replica_path(slug).is_file():
+            return False
+        replica = bookmark_of(replica_path(slug))
+        return replica is not None and replica >= mark
+
+    return check
+
+
+def test_a_placed_replica_follows_the_primary_and_is_dropped_when_removed(
+    make_tenant, litestream, tight, settings, tmp_path
+):
+    tenant = make_tenant("acme")  # on node-1, replicated by Litestream
+    write_posts(tenant, 5, "first")
+    release_all()
+    primary = bookmark_of(database_path("acme"))
+    supervisor = Supervisor()
+    try:
+        with on_node(settings, "node-2", tmp_path / "node-2"):
+            tenant_replica_place(tenant=tenant, node="node-2")
+            run_until(supervisor, reached("acme", primary), "the first replica")
+            assert replica_path("acme").is_symlink()
+        write_posts(tenant, 7, "more")  # the primary takes writes
+        release_all()
+        later = bookmark_of(database_path("acme"))
+        with on_node(settings, "node-2", tmp_path / "node-2"):
+            run_until(supervisor, reached("acme", later), "the replica to follow")
+            supervisor.step()
+            placement = ReplicaPlacement.objects.get(tenant=tenant, node="node-2")
+            assert placement.position == later.position
+            assert placement.reported_at is not None
+
+            supervisor.followers["acme"].process.kill()  # a follower dies
+            first = supervisor.followers["acme"].generation
+            run_until(
+                supervisor,
+                lambda: (
+                    "acme" in supervisor.followers
+                    and supervisor.followers["acme"].published
+                    and supervisor.followers["acme"].generation != first
+                ),
+                "a new generation",
+            )
+            assert bookmark_of(replica_path("acme")) >= later
+            assert generations("acme") == [supervisor.followers["acme"].generation]
+
+            tenant_replica_remove(tenant=Tenant.objects.get(slug="acme"), node="node-2")
+            process = supervisor.followers["acme"].process
+            supervisor.step()
+            assert "acme" not in supervisor.followers
+            assert process.poll() is not None
+            assert not replica_path("acme").exists()
+            assert generations("acme") == []
+    finally:
+        supervisor.stop_all()
