@@ -31,7 +31,9 @@ serve: setup
 	$(SERVE_ENV) $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 # make serve, plus Litestream replicating every database (QUIRE_REPLICA_* settings; a
-# folder by default). Ctrl-C stops gunicorn and Litestream (which syncs before it exits).
+# folder by default) and the replica supervisor keeping the read replicas placed on this
+# node current. Ctrl-C stops gunicorn, Litestream (which syncs before it exits) and the
+# supervisor (which stops its followers).
 LITESTREAM_CONFIG := tenants_data/.litestream.yml
 
 serve-replicated: setup
@@ -41,7 +43,8 @@ serve-replicated: setup
 	$(SERVE_ENV) $(MANAGE) demo_workspace
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) litestream_config -o $(LITESTREAM_CONFIG)
 	@env -u AWS_CA_BUNDLE $(BIN)/litestream replicate -config $(LITESTREAM_CONFIG) & LITESTREAM=$$!; \
-	trap 'kill $$LITESTREAM 2>/dev/null; wait $$LITESTREAM' EXIT INT TERM; \
+	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) replica_supervisor & SUPERVISOR=$$!; \
+	trap 'kill $$LITESTREAM $$SUPERVISOR 2>/dev/null; wait $$LITESTREAM $$SUPERVISOR' EXIT INT TERM; \
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 test: SYSTEM_PACKAGES := test
