@@ -114,6 +114,7 @@ class HttpSession:
     def __init__(self, port: int, host: str) -> None:
         self.port, self.host, self.cookies = port, host, {}
         self.csrf = ""
+        self.headers: dict[str, str] = {}  # of the last response
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -131,6 +132,7 @@ class HttpSession:
             text = response.read().decode()
         finally:
             connection.close()
+        self.headers = dict(response.headers.items())
         for header in response.headers.get_all("Set-Cookie") or []:
             name, value = header.split(";", 1)[0].split("=", 1)
             self.cookies[name] = value
