@@ -32,6 +32,12 @@ PAGES = {
         "This workspace's data was just moved or restored, so your change was not saved. "
         "Nothing was lost; please try again.",
     ),
+    "read_only": (
+        503,
+        "Read-only for the moment",
+        "This workspace's main server cannot be reached, so changes cannot be saved right "
+        "now; reading still works. Nothing was lost; please try again in a moment.",
+    ),
     "unavailable": (
         503,
         "One moment",

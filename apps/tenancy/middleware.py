@@ -207,7 +207,8 @@ class TenantMiddleware:
         Homed elsewhere: forward the request to the home node (QUIRE_NODES) and return
         its answer; if the home is unknown or the request was forwarded already, a 421
         Misdirected Request naming it (X-Quire-Home-Node). Moving, or the home node not
-        answering: a 503 with Retry-After.
+        answering: a 503 with Retry-After, which says "read-only for the moment" where a
+        replica here goes on serving reads.
         """
         if tenant.status == Tenant.Status.MOVING:
             return self.retry_soon(request)
@@ -219,6 +220,8 @@ class TenantMiddleware:
         try:
             return forward(request, address)
         except HomeUnreachable:
+            if replica_placed_here(tenant=tenant):
+                return page_response(request, "read_only")
             return self.retry_soon(request)
 
     def in_maintenance(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:

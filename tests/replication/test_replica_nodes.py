@@ -81,6 +81,7 @@ def test_reads_on_the_replica_node_see_ones_own_writes_and_outlive_the_primary(
     status, page = stranger.request("GET", "/login/")
     assert status == 200
     assert stranger.headers["X-Quire-Served-By"] == "node-2 replica"
-    status, _ = client.request("POST", "/posts/new/", {"title": "while down", "body": "x"})
+    status, page = client.request("POST", "/posts/new/", {"title": "while down", "body": "x"})
     assert status == 503
     assert client.headers.get("Retry-After")
+    assert "Read-only for the moment" in page
