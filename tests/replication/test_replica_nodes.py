@@ -1,4 +1,10 @@
-"""A primary and a replica node on 127.0.0.1: reads served near the user, never stale."""
+"""Three nodes on 127.0.0.1, one region each: reads served near the user, never stale.
+
+node-1 is acme's primary; node-2 and node-3 hold read replicas kept by their replica
+supervisors. The catalog is a shared PostgreSQL; replicas travel through SeaweedFS; nginx
+listens on one port per region (standing in for geo-DNS) and sends it to that region's
+node.
+"""
 
 from __future__ import annotations
 
@@ -11,58 +17,104 @@ from pathlib import Path
 import pytest
 
 from tests.crash.conftest import PASSWORD, HttpSession, Quire, free_port, kill_group, wait_until
-from tests.replication.test_two_nodes import Node, node_env
+from tests.replication.postgres import postgres_cluster
+from tests.replication.test_two_nodes import NGINX, Node, node_env
 
 ROUNDS = 40
+TIGHT = {
+    "QUIRE_REPLICA_MONITOR_INTERVAL": "100ms",
+    "QUIRE_REPLICA_SYNC_INTERVAL": "100ms",
+    "QUIRE_REPLICA_FOLLOW_INTERVAL": "100ms",
+    "QUIRE_REPLICA_SUPERVISE_SECONDS": "0.2",
+}
 
 
 @pytest.fixture
 def quire(tmp_path: Path) -> Iterator[Quire]:
-    installation = Quire(tmp_path, DJANGO_CACHE_DIR=str(tmp_path / "cache"))
-    try:
-        yield installation
-    finally:
-        installation.stop()
+    with postgres_cluster() as catalog:
+        installation = Quire(
+            tmp_path, DATABASE_URL=catalog, DJANGO_CACHE_DIR=str(tmp_path / "cache")
+        )
+        try:
+            yield installation
+        finally:
+            installation.stop()
 
 
-def start_nodes(quire: Quire, s3_endpoint: str) -> tuple[Node, Node]:
-    """node-1 serves acme (the primary); node-2 holds a replica kept by its supervisor."""
-    ports = {"node-1": free_port(), "node-2": free_port()}
+def start_nodes(quire: Quire, s3_endpoint: str) -> dict[str, Node]:
+    """Start three nodes; acme lives on node-1 with replicas on node-2 and node-3."""
+    ports = {name: free_port() for name in ("node-1", "node-2", "node-3")}
     nodes_setting = ",".join(f"{name}=127.0.0.1:{port}" for name, port in ports.items())
     secret, prefix = secrets.token_urlsafe(50), f"replica-nodes-{os.getpid()}"
-    tight = {
-        "QUIRE_REPLICA_MONITOR_INTERVAL": "100ms",
-        "QUIRE_REPLICA_SYNC_INTERVAL": "100ms",
-        "QUIRE_REPLICA_FOLLOW_INTERVAL": "100ms",
-        "QUIRE_REPLICA_SUPERVISE_SECONDS": "0.2",
-    }
-    one, two = (
-        Node(
+    nodes = {
+        name: Node(
             quire,
             name,
-            {**node_env(name, port, nodes_setting, s3_endpoint, prefix, secret), **tight},
+            {**node_env(name, port, nodes_setting, s3_endpoint, prefix, secret), **TIGHT},
         )
         for name, port in ports.items()
-    )
+    }
+    one = nodes["node-1"]
     one.manage("migrate", "--no-input")
     one.manage("collectstatic", "--no-input", "-v0")
-    one.start()  # its Litestream and gunicorn, in that order
-    one.processes = quire.processes[-2:]
-    two.start()
+    for node in nodes.values():
+        node.start()  # its Litestream and gunicorn, in that order
+        node.processes = quire.processes[-2:]
     create = ("--name", "Acme", "--admin-email", "boss@acme.example")
     one.manage("create_tenant", "acme", *create, "--admin-password", PASSWORD)
-    one.manage("replicate_tenant", "acme", "--on", "node-2")
-    quire.start("manage.py", "replica_supervisor", **two.env)
-    return one, two
+    one.manage("replicate_tenant", "acme", "--on", "node-2", "--on", "node-3")
+    for name in ("node-2", "node-3"):
+        quire.start("manage.py", "replica_supervisor", **nodes[name].env)
+    return nodes
 
 
-def test_reads_on_the_replica_node_see_ones_own_writes_and_outlive_the_primary(
+def start_regions(quire: Quire, nodes: dict[str, Node]) -> dict[str, int]:
+    """Run nginx with one listening port per region, each sent to its region's node."""
+    folder = quire.folder / "nginx"
+    folder.mkdir()
+    regions = {name: free_port() for name in nodes}
+    servers = "".join(
+        f"server {{ listen 127.0.0.1:{regions[name]}; location / {{ "
+        f"proxy_pass http://127.0.0.1:{node.port}; proxy_set_header Host $http_host; "
+        "proxy_set_header X-Forwarded-For $remote_addr; } }\n"
+        for name, node in nodes.items()
+    )
+    temp = " ".join(
+        f"{kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;" if os.geteuid() == 0 else ""
+    (folder / "nginx.conf").write_text(
+        f"{user} worker_processes 1; daemon off; pid {folder / 'nginx.pid'};"
+        f" error_log {folder / 'error.log'};\n"
+        f"events {{}}\nhttp {{ access_log off; {temp}\n{servers}}}\n"
+    )
+    quire.start_binary(NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"))
+    for port in regions.values():
+        wait_until(lambda port=port: answers(port), what="nginx to answer")
+    return regions
+
+
+def answers(port: int) -> bool:
+    try:
+        return HttpSession(port, "localhost").request("GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def replica_ready(node: Node) -> Callable[[], bool]:
+    return (Path(node.env["TENANTS_DATA_DIR"]) / ".replicas" / "acme.sqlite3").exists
+
+
+def test_each_region_reads_its_replica_sees_its_own_writes_and_outlives_the_primary(
     quire: Quire, s3_endpoint: str
 ):
-    one, two = start_nodes(quire, s3_endpoint)
-    replica = Path(two.env["TENANTS_DATA_DIR"]) / ".replicas" / "acme.sqlite3"
-    wait_until(replica.exists, timeout=60, what="node-2's replica of acme")
-    client = HttpSession(two.port, f"acme.localhost:{two.port}")
+    nodes = start_nodes(quire, s3_endpoint)
+    regions = start_regions(quire, nodes)
+    for name in ("node-2", "node-3"):
+        wait_until(replica_ready(nodes[name]), timeout=60, what=f"{name}'s replica of acme")
+    port = regions["node-3"]
+    client = HttpSession(port, f"acme.localhost:{port}")  # a user near node-3
     client.sign_in("boss@acme.example", PASSWORD)  # the POST is served by node-1
     served_by = []
     for n in range(ROUNDS):
@@ -75,35 +127,44 @@ def test_reads_on_the_replica_node_see_ones_own_writes_and_outlive_the_primary(
         assert status == 200
         assert f"mine-{n}" in page, f"read {n} did not show the reader's own write"
         served_by.append(client.headers["X-Quire-Served-By"])
-    assert served_by.count("node-2 replica") >= ROUNDS * 3 // 4, served_by
+    assert served_by.count("node-3 replica") >= ROUNDS * 3 // 4, served_by
 
-    reads = read_while(two, lambda: kill_group(one.processes[1]))  # the primary dies
-    assert reads and set(reads) == {(200, "node-2 replica")}, reads
+    primary = nodes["node-1"].processes[1]
+    reads = read_while(regions, ("node-2", "node-3"), lambda: kill_group(primary))
+    for name in ("node-2", "node-3"):
+        assert reads[name] and set(reads[name]) == {(200, f"{name} replica")}, reads[name]
     status, page = client.request("POST", "/posts/new/", {"title": "while down", "body": "x"})
     assert status == 503
     assert client.headers.get("Retry-After")
     assert "Read-only for the moment" in page
 
 
-def read_while(node: Node, action: Callable[[], None]) -> list[tuple[int, str]]:
-    """Read the sign-in page on a node without a bookmark, before, during and after action."""
-    reader = HttpSession(node.port, f"acme.localhost:{node.port}")
-    seen: list[tuple[int, str]] = []
+def read_while(
+    regions: dict[str, int], names: tuple[str, ...], action: Callable[[], None]
+) -> dict[str, list[tuple[int, str]]]:
+    """Read the sign-in page in some regions, without a bookmark, around an action."""
+    seen: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
     done = threading.Event()
 
-    def read() -> None:
-        while not done.is_set() or len(seen) < 20:
+    def read(name: str) -> None:
+        reader = HttpSession(regions[name], f"acme.localhost:{regions[name]}")
+        while not done.is_set() or len(seen[name]) < 20:
             status, _ = reader.request("GET", "/login/")
-            seen.append((status, reader.headers.get("X-Quire-Served-By", "")))
+            seen[name].append((status, reader.headers.get("X-Quire-Served-By", "")))
 
-    thread = threading.Thread(target=read)
-    thread.start()
+    threads = [threading.Thread(target=read, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
     try:
-        wait_until(lambda: len(seen) >= 5, what="reads before")
+        wait_until(lambda: all(len(seen[name]) >= 5 for name in names), what="reads before")
         action()
-        count = len(seen)
-        wait_until(lambda: len(seen) >= count + 10, what="reads after")
+        counts = {name: len(seen[name]) for name in names}
+        wait_until(
+            lambda: all(len(seen[name]) >= counts[name] + 10 for name in names),
+            what="reads after",
+        )
     finally:
         done.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
     return seen
