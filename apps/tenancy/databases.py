@@ -117,14 +117,18 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
             self.advance_sql = self._read_schema(connection)
-            if self.read_only:
-                # One read transaction for the connection's life (one request): the page
-                # sees one state, and the follower applying changes waits until it ends.
-                connection.execute("BEGIN")
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def init_connection_state(self) -> None:
+        super().init_connection_state()
+        if self.read_only:
+            # One read transaction for the connection's life (one request): the page sees
+            # one state, and the follower applying changes waits until it ends. (Begun
+            # here, after Django set autocommit, which would have committed it.)
+            self.connection.execute("BEGIN")
 
     def create_cursor(self, name: str | None = None) -> Any:
         cursor = self.connection.cursor(factory=_TrackedCursor)

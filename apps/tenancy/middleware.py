@@ -26,7 +26,11 @@ from apps.tenancy.databases import (
     replica_reads,
 )
 from apps.tenancy.errors import page_response, trouble_kind, trouble_response
-from apps.tenancy.exceptions import ReplicaReadOnly, TenantDatabaseDamaged
+from apps.tenancy.exceptions import (
+    ReplicaReadOnly,
+    TenantDatabaseDamaged,
+    TenantDatabaseMissing,
+)
 from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
@@ -37,6 +41,7 @@ from apps.tenancy.selectors import tenant_get
 
 logger = logging.getLogger(__name__)
 REPLICA_META = "quire.replica"
+HANDED_META = "quire.handed_to_primary"
 
 
 class TenantMiddleware:
@@ -121,7 +126,8 @@ class TenantMiddleware:
         only) and in a header for API clients.
         """
         role = "replica" if from_replica(request) else "primary"
-        response["X-Quire-Served-By"] = f"{settings.QUIRE_NODE_ID} {role}"
+        # A read the replica handed to the primary keeps the primary's answer.
+        response.setdefault("X-Quire-Served-By", f"{settings.QUIRE_NODE_ID} {role}")
         if commit is not None:
             bookmark = str(Bookmark(*commit))
             response[BOOKMARK_HEADER] = bookmark
@@ -168,8 +174,7 @@ class TenantMiddleware:
             return False
         if was_forwarded(request) or not replica_placed_here(tenant=tenant):
             return False
-        wanted = request.COOKIES.get(BOOKMARK_COOKIE) or request.headers.get(BOOKMARK_HEADER)
-        return replica_reached(slug=tenant.slug, wanted=Bookmark.parse(wanted))
+        return replica_reached(slug=tenant.slug, wanted=readers_bookmark(request))
 
     def ensure_database(self, tenant: Tenant) -> None:
         """Fetch a tenant moved here from its replica on its first request (replication on)."""
@@ -196,33 +201,14 @@ class TenantMiddleware:
         """
         tenant = getattr(request, "tenant", None)
         if from_replica(request) and tenant is not None and wants_primary(exception):
-            return self.tenant_elsewhere(request, tenant)
+            return hand_to_primary(request, tenant)
         if not isinstance(exception, DatabaseError | TenantDatabaseDamaged):
             return None
         return trouble_response(request, exception)
 
     def tenant_elsewhere(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
-        """Answer a tenant homed on another node, or moving; never serve a local copy.
-
-        Homed elsewhere: forward the request to the home node (QUIRE_NODES) and return
-        its answer; if the home is unknown or the request was forwarded already, a 421
-        Misdirected Request naming it (X-Quire-Home-Node). Moving, or the home node not
-        answering: a 503 with Retry-After, which says "read-only for the moment" where a
-        replica here goes on serving reads.
-        """
-        if tenant.status == Tenant.Status.MOVING:
-            return self.retry_soon(request)
-        address = settings.QUIRE_NODES.get(tenant.home_node)
-        if address is None or was_forwarded(request):
-            response = render(request, "tenancy/elsewhere.html", status=421)
-            response["X-Quire-Home-Node"] = tenant.home_node
-            return response
-        try:
-            return forward(request, address)
-        except HomeUnreachable:
-            if replica_placed_here(tenant=tenant):
-                return page_response(request, "read_only")
-            return self.retry_soon(request)
+        """Answer a tenant homed on another node, or moving: see ``answer_from_home``."""
+        return answer_from_home(request, tenant)
 
     def in_maintenance(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
         """Answer 503 while files move; finish the move if the process doing it died.
@@ -268,4 +254,69 @@ def wants_primary(exception: Exception) -> bool:
     An attempt to write, and any trouble reading the replica (locked by its follower,
     damaged): the primary has the data, so the reader never sees an error page for it.
     """
-    return isinstance(exception, ReplicaReadOnly | DatabaseError | TenantDatabaseDamaged)
+    trouble = ReplicaReadOnly | DatabaseError | TenantDatabaseDamaged | TenantDatabaseMissing
+    return isinstance(exception, trouble)
+
+
+def readers_bookmark(request: HttpRequest) -> Bookmark | None:
+    """Return the newest of the bookmarks a reader sent (cookie and header), or None."""
+    sent = [
+        Bookmark.parse(request.COOKIES.get(BOOKMARK_COOKIE)),
+        Bookmark.parse(request.headers.get(BOOKMARK_HEADER)),
+    ]
+    return max((mark for mark in sent if mark is not None), default=None)
+
+
+def answer_from_home(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Answer a tenant homed on another node, or moving; never from a local copy.
+
+    Homed elsewhere: forward the request to the home node (QUIRE_NODES) and return its
+    answer; if the home is unknown or the request was forwarded already, a 421 Misdirected
+    Request naming it (X-Quire-Home-Node). Moving, or the home node not answering: a 503
+    with Retry-After, which says "read-only for the moment" where a replica here goes on
+    serving reads.
+    """
+    if tenant.status == Tenant.Status.MOVING:
+        return page_response(request, "unavailable")
+    address = settings.QUIRE_NODES.get(tenant.home_node)
+    if address is None or was_forwarded(request):
+        response = render(request, "tenancy/elsewhere.html", status=421)
+        response["X-Quire-Home-Node"] = tenant.home_node
+        return response
+    try:
+        return forward(request, address)
+    except HomeUnreachable:
+        if replica_placed_here(tenant=tenant):
+            return page_response(request, "read_only")
+        return page_response(request, "unavailable")
+
+
+def hand_to_primary(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Let the primary answer a replica read that turned out to write; save nothing here."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session.modified = False  # whatever the view changed is the primary's to save
+    request.META[HANDED_META] = True
+    return answer_from_home(request, tenant)
+
+
+class ReplicaSessionGuard:
+    """Keep session saves off a read replica.
+
+    Listed right after SessionMiddleware, so it sees each response before the session
+    would be saved: a replica read whose session changed (a reset link stores its token
+    there) is answered by the primary instead, and nothing is written here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if not from_replica(request) or session is None or not session.modified:
+            return response
+        if request.META.get(HANDED_META):
+            session.modified = False
+            return response
+        return hand_to_primary(request, request.tenant)  # type: ignore[attr-defined]

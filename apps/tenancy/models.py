@@ -54,6 +54,7 @@ class ReplicaPlacement(models.Model):
     node = models.CharField(max_length=63)
     placed_at = models.DateTimeField(auto_now_add=True)
     position = models.BigIntegerField(null=True, blank=True)
+    epoch = models.IntegerField(null=True, blank=True)  # of the bookmark (restores)
     reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -14,8 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.tenancy import schema
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.databases import (
-    connect,
     database_files,
     database_path,
     require_database_file,
@@ -98,17 +98,12 @@ def tenant_last_activity(*, tenant: Tenant) -> datetime | None:
     return datetime.fromtimestamp(max(times), tz=UTC) if times else None
 
 
-def tenant_commit_position(*, tenant: Tenant) -> int | None:
-    """Return the commit position in the tenant's file here, or None if it cannot be read."""
+def tenant_bookmark(*, tenant: Tenant) -> Bookmark | None:
+    """Return how far the tenant's file here has come, or None if it cannot be read."""
     path = database_path(tenant.slug)
     if not path.is_file():
         return None
     try:
-        connection = connect(path, mode="ro")
-        try:
-            row = connection.execute(POSITION_SQL).fetchone()
-        finally:
-            connection.close()
+        return bookmark_of(path)
     except sqlite3.Error:
         return None
-    return int(row[0]) if row else None

@@ -172,7 +172,7 @@ def report_positions(slugs: list[str]) -> None:
         if mark is None:
             continue
         ReplicaPlacement.objects.filter(tenant__slug=slug, node=settings.QUIRE_NODE_ID).update(
-            position=mark.position, reported_at=timezone.now()
+            epoch=mark.epoch, position=mark.position, reported_at=timezone.now()
         )
 
 

@@ -53,7 +53,7 @@ def test_list_shows_how_far_each_replica_has_come(make_tenant, nodes):
     run("replicate_tenant", "acme", "--on", "node-2")
     primary = listed("acme")["primary"]["position"]
     ReplicaPlacement.objects.filter(node="node-2").update(
-        position=primary - 1, reported_at=timezone.now()
+        epoch=0, position=primary - 1, reported_at=timezone.now()
     )
     row = listed("acme")
     assert row["replicas"][0]["lag"] == 1

@@ -8,13 +8,14 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
+from apps.tenancy.bookmarks import Bookmark
 from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.models import Tenant
+from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.replication import replication_position
 from apps.tenancy.selectors import (
-    tenant_commit_position,
+    tenant_bookmark,
     tenant_database_size,
     tenant_last_activity,
     tenant_list,
@@ -88,17 +89,22 @@ class Command(TenantCommand):
 
     def placement(self, tenant: Tenant, *, readable: bool) -> dict[str, Any]:
         """Describe the primary and each read replica, with positions and lag in commits."""
-        position = tenant_commit_position(tenant=tenant) if readable else None
+        mark = tenant_bookmark(tenant=tenant) if readable else None
         replicas = [
             {
                 "node": replica.node,
+                "epoch": replica.epoch,
                 "position": replica.position,
-                "lag": _lag(position, replica.position),
+                "lag": _lag(mark, replica),
                 "reported_at": replica.reported_at.isoformat() if replica.reported_at else None,
             }
             for replica in tenant.replicas.all()
         ]
-        primary = {"node": tenant.home_node or settings.QUIRE_NODE_ID, "position": position}
+        primary = {
+            "node": tenant.home_node or settings.QUIRE_NODE_ID,
+            "epoch": mark.epoch if mark else None,
+            "position": mark.position if mark else None,
+        }
         return {"primary": primary, "replicas": replicas}
 
     def replication_state(self, tenant: Tenant) -> str:
@@ -122,8 +128,11 @@ class Command(TenantCommand):
         return health, f"{pending} pending" if pending else "up to date"
 
 
-def _lag(primary: int | None, replica: int | None) -> int | None:
-    return None if primary is None or replica is None else max(0, primary - replica)
+def _lag(primary: Bookmark | None, replica: ReplicaPlacement) -> int | None:
+    """Return how many commits a replica is behind; None if unknown or before a restore."""
+    if primary is None or replica.position is None or replica.epoch != primary.epoch:
+        return None
+    return max(0, primary.position - replica.position)
 
 
 def _placement_line(row: dict[str, Any]) -> str:
@@ -134,6 +143,8 @@ def _placement_line(row: dict[str, Any]) -> str:
     for replica in row["replicas"]:
         if replica["position"] is None:
             replicas.append(f"{replica['node']} not reported yet")
+        elif replica["epoch"] != primary["epoch"]:
+            replicas.append(f"{replica['node']} still before the last restore")
         else:
             lag = f" ({replica['lag']} behind)" if replica["lag"] else ""
             replicas.append(f"{replica['node']} at {replica['position']}{lag}")

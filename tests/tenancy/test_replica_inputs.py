@@ -1,4 +1,4 @@
-"""Hostile reads on a replica node: bookmarks nobody meant to send, HEAD, admin, search."""
+"""Odd reads on a replica node: bookmarks nobody meant to send, HEAD, admin, search."""
 
 from __future__ import annotations
 

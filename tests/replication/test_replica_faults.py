@@ -1,4 +1,4 @@
-"""Hostile supervision: a supervisor killed -9, a placement with nothing to follow yet."""
+"""Supervision faults: a supervisor killed -9, a placement with nothing to follow yet."""
 
 from __future__ import annotations
 
