@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
@@ -42,6 +43,7 @@ from apps.tenancy.selectors import tenant_get
 logger = logging.getLogger(__name__)
 REPLICA_META = "quire.replica"
 HANDED_META = "quire.handed_to_primary"
+HOME_DOWN_NOTICE_SECONDS = 30  # how long replica pages say "read-only" after a failed write
 
 
 class TenantMiddleware:
@@ -287,8 +289,24 @@ def answer_from_home(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         return forward(request, address)
     except HomeUnreachable:
         if replica_placed_here(tenant=tenant):
+            with tenant_context(None):  # one key for the node, whoever asks
+                cache.set(home_down_key(tenant), True, HOME_DOWN_NOTICE_SECONDS)
             return page_response(request, "read_only")
         return page_response(request, "unavailable")
+
+
+def home_down_key(tenant: Tenant) -> str:
+    """Return the cache key that says this tenant's primary did not answer lately."""
+    return f"quire-home-down:{tenant.home_node}"
+
+
+def read_only_notice(request: HttpRequest) -> dict[str, bool]:
+    """Context processor: tell pages served by a replica that the primary is unreachable."""
+    tenant = getattr(request, "tenant", None)
+    if not from_replica(request) or tenant is None:
+        return {"quire_read_only": False}
+    with tenant_context(None):
+        return {"quire_read_only": bool(cache.get(home_down_key(tenant)))}
 
 
 def hand_to_primary(request: HttpRequest, tenant: Tenant) -> HttpResponse:

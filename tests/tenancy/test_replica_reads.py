@@ -152,3 +152,17 @@ def test_a_damaged_replica_sends_reads_to_the_primary(replica_node):
     replica_path("acme").write_bytes(b"not a database" * 1000)
     response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert response.content == b"served by the primary"
+
+
+def test_with_the_primary_down_writes_are_refused_and_reads_say_read_only(replica_node, settings):
+    settings.QUIRE_NODES = {"node-1": "127.0.0.1:9", "node-2": "127.0.0.1:9"}  # nobody there
+    form = {"title": "New", "body": "b", "tags": ""}
+    refused = replica_node.post("/posts/new/", form, HTTP_HOST=host("acme"))
+    assert refused.status_code == 503
+    assert refused["Retry-After"]
+    assert b"Read-only for the moment" in refused.content
+    page = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert page.status_code == 200
+    assert page["X-Quire-Served-By"] == "node-2 replica"
+    assert b"read-only for the moment" in page.content
+    assert b"Replicated post" in page.content
