@@ -27,7 +27,7 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_backup, tenant_restore
 from apps.tenancy.supervisor import report_positions
 from tests.conftest import admin_email, host
-from tests.tenancy.test_replica_hostile import on_replica as on_replica
+from tests.tenancy.test_replica_inputs import on_replica as on_replica
 from tests.tenancy.test_replica_reads import Primary
 from tests.tenancy.test_replica_reads import primary as primary
 
