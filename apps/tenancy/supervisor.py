@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from apps.tenancy.bookmarks import bookmark_of
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.databases import companions, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.replication import litestream_binary, litestream_env, replica_url
@@ -41,6 +42,7 @@ FOLLOWED_STATUSES = (
 MAX_BACKOFF_SECONDS = 30.0
 STOP_GRACE_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
+REPORT_EVERY_SECONDS = 30.0
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Supervisor:
     followers: dict[str, Follower] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     not_before: dict[str, float] = field(default_factory=dict)
+    reported: dict[str, tuple[Bookmark, float]] = field(default_factory=dict)
 
     def step(self) -> None:
         """Start, replace, publish and stop followers as the placements say; report."""
@@ -72,7 +75,7 @@ class Supervisor:
             self.retire(slug)
         for slug in wanted:
             self.keep(slug)
-        report_positions(wanted)
+        report_positions(wanted, self.reported)
 
     def keep(self, slug: str) -> None:
         follower = self.followers.get(slug)
@@ -162,18 +165,38 @@ def publish(follower: Follower) -> None:
     logger.info("Published %s for %s", follower.generation.name, follower.slug)
 
 
-def report_positions(slugs: list[str]) -> None:
-    """Write each replica's commit position to the catalog, for list_tenants."""
+def report_positions(
+    slugs: list[str], last: dict[str, tuple[Bookmark, float]] | None = None
+) -> None:
+    """Write each replica's bookmark to the catalog, for list_tenants, in one transaction.
+
+    With ``last`` (what was reported when), a replica that has not moved is reported
+    again only every REPORT_EVERY_SECONDS: the catalog is shared by every node.
+    """
+    now = time.monotonic()
+    changed = []
     for slug in slugs:
-        try:
-            mark = bookmark_of(replica_path(slug)) if replica_path(slug).is_file() else None
-        except sqlite3.Error:  # a replica being swapped or damaged: nothing to report now
-            mark = None
-        if mark is None:
+        mark = _replica_bookmark(slug)
+        seen = last.get(slug) if last is not None else None
+        if mark is None or (seen and seen[0] == mark and now - seen[1] < REPORT_EVERY_SECONDS):
             continue
-        ReplicaPlacement.objects.filter(tenant__slug=slug, node=settings.QUIRE_NODE_ID).update(
-            epoch=mark.epoch, position=mark.position, reported_at=timezone.now()
-        )
+        changed.append((slug, mark))
+        if last is not None:
+            last[slug] = (mark, now)
+    if not changed:
+        return
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        for slug, mark in changed:
+            ReplicaPlacement.objects.filter(tenant__slug=slug, node=settings.QUIRE_NODE_ID).update(
+                epoch=mark.epoch, position=mark.position, reported_at=timezone.now()
+            )
+
+
+def _replica_bookmark(slug: str) -> Bookmark | None:
+    try:
+        return bookmark_of(replica_path(slug)) if replica_path(slug).is_file() else None
+    except sqlite3.Error:  # a replica being swapped or damaged: nothing to report now
+        return None
 
 
 def generations(slug: str) -> list[Path]:
