@@ -36,6 +36,7 @@ from apps.tenancy.databases import (
     snapshot,
     tenant_alias,
 )
+from apps.tenancy.doctor import tenant_health
 from apps.tenancy.dump import iter_dump
 from apps.tenancy.exceptions import (
     InvalidTenantState,
@@ -357,7 +358,7 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
         if tenant is None:
             new = _provision(slug=slug, name=name or slug, source=staged)
             return RestoreResult(tenant=new, created=True, replaced=None, migrated=migrated)
-        replaced = _swap(tenant, staged)
+        replaced = _replace_contents(tenant, staged)
         return RestoreResult(tenant=tenant, created=False, replaced=replaced, migrated=migrated)
     finally:
         for path in (staged, *companions(staged)):
@@ -492,6 +493,36 @@ def _check_restorable(staged: Path) -> None:
         raise RestoreRefused(f"The file has migrations this code does not know: {names}")
     if not schema.applied_nodes(staged):
         raise RestoreRefused("The file is not a Quire tenant database (no migration ledger).")
+
+
+def _replace_contents(tenant: Tenant, staged: Path) -> Path | None:
+    """Put a staged database's contents into a tenant's file; keep a copy of the old.
+
+    A sound file is overwritten in place with SQLite's backup API, as one write
+    transaction: open connections stay valid, Litestream ships it like any write (so
+    replicas and backups follow), and a kill leaves the file as it was. A missing or
+    damaged file is swapped instead (``_swap``).
+    """
+    _require_database(tenant, "restored in place")
+    if not tenant_health(tenant=tenant).ok:
+        return _swap(tenant, staged)
+    folder = trash.trash_folder(tenant.slug, "replaced", timezone.now())
+    folder.mkdir(parents=True)
+    live = database_path(tenant.slug)
+    snapshot(live, folder / live.name)  # the undo copy, consistent while it serves
+    _copy_into(staged, live)
+    return folder
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    """Overwrite a live database with another's contents, in one write transaction."""
+    reader = connect(source, "ro")
+    writer = connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        writer.close()
+        reader.close()
 
 
 def _swap(tenant: Tenant, staged: Path) -> Path | None:

@@ -124,13 +124,55 @@ def test_a_request_to_a_workspace_left_in_maintenance_finishes_the_rename(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_restore_killed_mid_way_is_undone_and_a_rerun_works(
+def test_a_restore_killed_while_it_copies_leaves_the_workspace_as_it_was(
     make_tenant, monkeypatch, tmp_path, tenants_data_dir
 ):
     tenant = make_tenant("alpha")
     write_posts(tenant, 2)
     backup = services.tenant_backup(tenant=tenant, destination=tmp_path / "backup.sqlite3")
     write_posts(tenant, 3)
+    release_all()
+
+    def killed_copy(source, target):
+        calls = []
+
+        def progress(status, remaining, total):
+            calls.append(remaining)
+            if len(calls) == 3:
+                raise Killed("killed half-way through the copy")
+
+        reader, writer = sqlite3.connect(source), sqlite3.connect(target)
+        try:
+            reader.backup(writer, pages=2, progress=progress)
+        finally:
+            writer.close()
+            reader.close()
+
+    monkeypatch.setattr(services, "_copy_into", killed_copy)
+    with pytest.raises(Killed):
+        tenant_restore(slug="alpha", source=backup)
+    monkeypatch.undo()
+    assert Tenant.objects.get(slug="alpha").status == Tenant.Status.ACTIVE
+    assert post_count("alpha") == 5  # one write transaction: nothing of it landed
+    assert sqlite3.connect(database_path("alpha")).execute("PRAGMA quick_check").fetchone() == (
+        "ok",
+    )
+    tenant_restore(slug="alpha", source=backup)  # the re-run works
+    assert post_count("alpha") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_swap_of_a_damaged_file_killed_mid_way_is_undone_and_a_rerun_works(
+    make_tenant, monkeypatch, tmp_path, tenants_data_dir
+):
+    tenant = make_tenant("alpha")
+    write_posts(tenant, 2)
+    backup = services.tenant_backup(tenant=tenant, destination=tmp_path / "backup.sqlite3")
+    release_all()
+    damaged = b"damaged beyond repair" * 500
+    database_path("alpha").write_bytes(damaged)
+    for companion in companions(database_path("alpha")):
+        companion.unlink(missing_ok=True)
     original_place = services.place
 
     def killed_place(ready, target):
@@ -145,7 +187,7 @@ def test_a_restore_killed_mid_way_is_undone_and_a_rerun_works(
     assert Tenant.objects.get(slug="alpha").status == Tenant.Status.MAINTENANCE
     call_command("purge_tenants")
     assert Tenant.objects.get(slug="alpha").status == Tenant.Status.ACTIVE
-    assert post_count("alpha") == 5  # undone: the file it was replacing is back
+    assert database_path("alpha").read_bytes() == damaged  # undone: the old file is back
     assert not list(tenants_data_dir.glob(".alpha.sqlite3.*"))  # no scratch file left
     tenant_restore(slug="alpha", source=backup)  # the re-run works
     assert post_count("alpha") == 2
