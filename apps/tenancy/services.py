@@ -343,7 +343,8 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
 
     The file must pass ``PRAGMA integrity_check`` and know no migration the code
     does not; pending migrations are applied to the staged copy. An existing tenant's
-    files go to the trash (for undo); a slug not in the catalog becomes a new tenant.
+    file is copied to the trash (for undo) and then overwritten (``_replace_contents``);
+    a slug not in the catalog becomes a new tenant.
     """
     validate_slug(slug)
     recover()
