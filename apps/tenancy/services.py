@@ -46,7 +46,7 @@ from apps.tenancy.exceptions import (
     TenantDatabaseExists,
 )
 from apps.tenancy.migrator import migrate_database, migrate_file
-from apps.tenancy.models import Tenant
+from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.recovery import clear_orphans, finish, recover
 from apps.tenancy.replication import ReplicationFailed, replica_restore, sync_now
 from apps.tenancy.slugs import validate_slug
@@ -414,7 +414,10 @@ def tenant_move(*, tenant: Tenant, to_node: str) -> float:
     lock = connect(path)
     try:
         _hold_after_final_sync(lock, tenant.slug)
-        Tenant.objects.filter(pk=tenant.pk).update(home_node=to_node, status=Status.ACTIVE)
+        with transaction.atomic(using=DEFAULT_DB_ALIAS):
+            Tenant.objects.filter(pk=tenant.pk).update(home_node=to_node, status=Status.ACTIVE)
+            # The new primary holds the data itself: its replica placement ends.
+            ReplicaPlacement.objects.filter(tenant_id=tenant.pk, node=to_node).delete()
         paused = time.monotonic() - started
         trash.move_to_trash(tenant.slug, "moved", timezone.now(), fold_wal=False)
         time.sleep(settings.TENANT_DB_TIMEOUT + 0.5)

@@ -13,7 +13,7 @@ from apps.accounts.models import User
 from apps.posts.services import post_create
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_files, database_path, release_all
-from apps.tenancy.models import Tenant
+from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.replication import replication_position
 from tests.conftest import admin_email, host
 
@@ -104,11 +104,13 @@ def test_move_tenant_hands_the_workspace_to_another_node(
         for n in range(8):
             post_create(author=author, title=f"moved {n}", body="x")
     sign_in(client, acme)  # a session written on node-1 must come along
+    call_command("replicate_tenant", "acme", "--on", "node-2", stdout=StringIO())
 
     output = StringIO()
     call_command("move_tenant", "acme", "--to", "node-2", stdout=output)
     assert "Moved 'acme' to node-2." in output.getvalue()
     assert Tenant.objects.get(slug="acme").home_node == "node-2"
+    assert not ReplicaPlacement.objects.filter(node="node-2").exists()  # now its primary
     assert not database_path("acme").exists()
     # node-1 no longer serves it: it forwards to node-2, which is not running here.
     assert client.get("/", HTTP_HOST=host("acme")).status_code == 503
