@@ -16,7 +16,8 @@ Public API (the product apps and operators use these modules and nothing else):
 - ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
 - ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
-- ``replicas``: ``tenant_replica_place``, ``tenant_replica_remove``, ``replica_list``.
+- ``replicas``: ``tenant_replica_place``, ``tenant_replica_remove``, ``replica_list``;
+  ``supervisor``: ``Supervisor`` (this node's Litestream followers).
 - ``bookmarks``: ``Bookmark`` (``<epoch>.<position>``), ``bookmark_of``.
 - ``fleet``: ``migrate_tenants`` (parallel, one report per tenant).
 - ``replication``: Litestream configuration, restores, positions.
