@@ -395,17 +395,16 @@ def move_leftovers(source: Path, target: Path) -> None:
                 old.rename(new)
 
 
-def checkpoint(path: Path) -> bool:
-    """Fold the WAL into the database file and truncate it; return False if readers prevented it."""
+def checkpoint(path: Path) -> None:
+    """Fold the WAL into the database file and truncate it, as far as readers allow."""
     try:
         connection = connect(path)
         try:
-            busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             connection.close()
     except sqlite3.DatabaseError:  # a damaged file still moves, as it is
-        return False
-    return not busy
+        return
 
 
 def snapshot(source: Path, destination: Path, source_mode: str = "rw") -> None:

@@ -66,11 +66,13 @@ def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
     """Return True once the local replica has reached a bookmark (at once without one).
 
     Waits up to QUIRE_REPLICA_WAIT_MS for the replica to catch up; a replica that cannot
-    be read counts as behind, so the primary serves the read.
+    be read counts as behind, so the primary serves the read. It is read even without a
+    bookmark: damage found later, outside the view (a session loaded by middleware),
+    could no longer be handed to the primary.
     """
     deadline = time.monotonic() + settings.QUIRE_REPLICA_WAIT_MS / 1000
     while True:
-        reached = _replica_bookmark(slug)
+        reached = replica_bookmark(slug=slug)
         if reached is not None and (wanted is None or reached >= wanted):
             return True
         if time.monotonic() >= deadline:
@@ -78,8 +80,10 @@ def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
         time.sleep(POLL_SECONDS)
 
 
-def _replica_bookmark(slug: str) -> Bookmark | None:
+def replica_bookmark(*, slug: str) -> Bookmark | None:
+    """Return how far this node's replica of a tenant has come; None if absent or unreadable."""
+    path = replica_path(slug)
     try:
-        return bookmark_of(replica_path(slug))
-    except sqlite3.Error:
+        return bookmark_of(path) if path.is_file() else None
+    except sqlite3.Error:  # being swapped, or damaged
         return None

@@ -38,7 +38,6 @@ def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
 
 
-POSITION_SQL = "SELECT position FROM quire_commit_position WHERE id = 1"
 _FIELDS = ["id", "slug", "name", "status", "home_node", "max_db_bytes"]
 
 

@@ -230,21 +230,28 @@ def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
     return folder
 
 
-def tenant_purge() -> list[str]:
+@dataclass(frozen=True)
+class PurgeReport:
+    removed: list[str]  # trash folders deleted for good
+    recovered: list[str]  # interrupted operations finished, leftovers swept
+    reaped: list[str]  # slugs of sign-ups that died half-way, freed
+
+
+def tenant_purge() -> PurgeReport:
     """Remove trash older than the retention period and free the deleted tenants' slugs.
 
     Tenants whose provisioning died midway, abandoned journals and scratch files are
     cleared too.
     """
-    recover()
-    tenant_reap_abandoned()
+    recovered = recover()
+    reaped = tenant_reap_abandoned()
     cutoff = timezone.now() - timedelta(days=settings.TENANT_TRASH_RETENTION_DAYS)
     removed = []
     for folder in trash.trashed_before(cutoff):
         trash.remove(folder)
         removed.append(folder.name)
     Tenant.objects.filter(status=Status.DELETED, deleted_at__lt=cutoff).delete()
-    return removed
+    return PurgeReport(removed=removed, recovered=recovered, reaped=reaped)
 
 
 # Renaming ---------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import ctypes
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,9 +26,10 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.bookmarks import Bookmark
 from apps.tenancy.databases import companions, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.replicas import replica_bookmark
 from apps.tenancy.replication import litestream_binary, litestream_env, replica_url
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def report_positions(
     now = time.monotonic()
     changed = []
     for slug in slugs:
-        mark = _replica_bookmark(slug)
+        mark = replica_bookmark(slug=slug)
         seen = last.get(slug) if last is not None else None
         if mark is None or (seen and seen[0] == mark and now - seen[1] < REPORT_EVERY_SECONDS):
             continue
@@ -190,13 +190,6 @@ def report_positions(
             ReplicaPlacement.objects.filter(tenant__slug=slug, node=settings.QUIRE_NODE_ID).update(
                 epoch=mark.epoch, position=mark.position, reported_at=timezone.now()
             )
-
-
-def _replica_bookmark(slug: str) -> Bookmark | None:
-    try:
-        return bookmark_of(replica_path(slug)) if replica_path(slug).is_file() else None
-    except sqlite3.Error:  # a replica being swapped or damaged: nothing to report now
-        return None
 
 
 def generations(slug: str) -> list[Path]:

@@ -29,10 +29,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.transaction import Atomic
 
+from apps.tenancy.bookmarks import READ_SQL
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.databases import bind, reading_replica
 from apps.tenancy.exceptions import ReplicaReadOnly
-from apps.tenancy.selectors import POSITION_SQL
 
 
 class atomic(ContextDecorator):
@@ -82,6 +82,6 @@ def on_commit(callback: Callable[[], Any], *, robust: bool = False) -> None:
 def commit_position() -> int:
     """Return how many write transactions the current workspace has committed."""
     with cursor() as position_cursor:
-        position_cursor.execute(POSITION_SQL)
+        position_cursor.execute(READ_SQL)
         row = position_cursor.fetchone()
-    return int(row[0]) if row else 0
+    return int(row[1]) if row else 0

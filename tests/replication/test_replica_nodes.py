@@ -18,7 +18,7 @@ import pytest
 
 from tests.crash.conftest import PASSWORD, HttpSession, Quire, free_port, kill_group, wait_until
 from tests.replication.postgres import postgres_cluster
-from tests.replication.test_two_nodes import NGINX, Node, node_env
+from tests.replication.test_two_nodes import Node, Proxy, answers, node_env
 
 ROUNDS = 40
 TIGHT = {
@@ -73,33 +73,19 @@ def start_regions(quire: Quire, nodes: dict[str, Node]) -> dict[str, int]:
     folder = quire.folder / "nginx"
     folder.mkdir()
     regions = {name: free_port() for name in nodes}
-    servers = "".join(
-        f"server {{ listen 127.0.0.1:{regions[name]}; location / {{ "
-        f"proxy_pass http://127.0.0.1:{node.port}; proxy_set_header Host $http_host; "
-        "proxy_set_header X-Forwarded-For $remote_addr; } }\n"
-        for name, node in nodes.items()
+    proxy = Proxy(folder, regions["node-1"])
+    proxy.routes.write_text(
+        "".join(
+            f"server {{ listen 127.0.0.1:{regions[name]}; location / {{ "
+            f"proxy_pass http://127.0.0.1:{node.port}; proxy_set_header Host $http_host; "
+            "proxy_set_header X-Forwarded-For $remote_addr; } }\n"
+            for name, node in nodes.items()
+        )
     )
-    temp = " ".join(
-        f"{kind}_temp_path {folder / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;" if os.geteuid() == 0 else ""
-    (folder / "nginx.conf").write_text(
-        f"{user} worker_processes 1; daemon off; pid {folder / 'nginx.pid'};"
-        f" error_log {folder / 'error.log'};\n"
-        f"events {{}}\nhttp {{ access_log off; {temp}\n{servers}}}\n"
-    )
-    quire.start_binary(NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"))
+    proxy.start(quire)
     for port in regions.values():
         wait_until(lambda port=port: answers(port), what="nginx to answer")
     return regions
-
-
-def answers(port: int) -> bool:
-    try:
-        return HttpSession(port, "localhost").request("GET", "/healthz")[0] == 200
-    except OSError:
-        return False
 
 
 def replica_ready(node: Node) -> Callable[[], bool]:

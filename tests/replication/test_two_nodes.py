@@ -68,13 +68,13 @@ class Node:
         env = {**self.env, "AWS_CA_BUNDLE": ""}
         self.quire.start_binary(litestream, "replicate", "-config", str(config), **env)
         self.quire.start("-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi", **self.env)
-        wait_until(lambda: _answers(self.port), what=f"{self.name} to answer")
+        wait_until(lambda: answers(self.port), what=f"{self.name} to answer")
 
     def database(self, slug: str) -> Path:
         return Path(self.env["TENANTS_DATA_DIR"]) / f"{slug}.sqlite3"
 
 
-def _answers(port: int) -> bool:
+def answers(port: int) -> bool:
     try:
         return HttpSession(port, "localhost").request("GET", "/healthz")[0] == 200
     except OSError:
@@ -105,7 +105,7 @@ class Proxy:
         self.process = quire.start_binary(
             NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")
         )
-        wait_until(lambda: _answers(self.port), what="nginx to answer")
+        wait_until(lambda: answers(self.port), what="nginx to answer")
 
     def reload(self) -> None:
         self.process.send_signal(signal.SIGHUP)

@@ -10,40 +10,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.accounts.models import User
-from apps.posts.models import Post
 from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
-    copy_database,
-    database_path,
-    release_all,
     replica_path,
 )
-from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import tenant_replica_place
-from tests.conftest import admin_email, host
+from apps.tenancy.models import ReplicaPlacement
+from tests.conftest import host
 from tests.tenancy.test_replica_reads import Primary, digest
 from tests.tenancy.test_replica_reads import primary as primary
-
-
-@pytest.fixture
-def on_replica(make_tenant, sign_in, settings, primary):
-    """acme homed on node-1 (a stub), its replica here on node-2; a signed-in client."""
-    settings.QUIRE_NODES = {"node-1": primary, "node-2": "127.0.0.1:9"}
-    settings.QUIRE_REPLICA_WAIT_MS = 100
-    tenant = make_tenant("acme")
-    with tenant_context(tenant):
-        author = User.objects.get(email=admin_email("acme"))
-        Post.objects.create(author=author, title="Replicated post", body="searchable words")
-    client = Client()
-    sign_in(client, tenant)
-    release_all()
-    Tenant.objects.filter(slug="acme").update(home_node="node-1")
-    settings.QUIRE_NODE_ID = "node-2"
-    tenant_replica_place(tenant=tenant, node="node-2")
-    copy_database(database_path("acme"), replica_path("acme"))
-    return client
+from tests.tenancy.test_replica_reads import replica_node as replica_node
 
 
 def served_by_replica(response) -> bool:
@@ -62,29 +37,31 @@ def served_by_replica(response) -> bool:
         "\x00\x01",
     ],
 )
-def test_a_garbage_bookmark_cookie_is_ignored_and_the_replica_serves(on_replica, garbage):
-    on_replica.cookies["quire_bookmark"] = garbage
-    response = on_replica.get("/", HTTP_HOST=host("acme"))
+def test_a_garbage_bookmark_cookie_is_ignored_and_the_replica_serves(replica_node, garbage):
+    replica_node.cookies["quire_bookmark"] = garbage
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert response.status_code == 200
     assert served_by_replica(response)
     assert b"Replicated post" in response.content
 
 
-def test_a_garbage_bookmark_header_is_ignored(on_replica):
-    response = on_replica.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK="1." + "9" * 5000)
+def test_a_garbage_bookmark_header_is_ignored(replica_node):
+    response = replica_node.get(
+        "/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK="1." + "9" * 5000
+    )
     assert response.status_code == 200
     assert served_by_replica(response)
 
 
 @pytest.mark.parametrize("forged", ["999999999.1", "0.999999999999999999"])
-def test_a_bookmark_from_the_future_is_sent_to_the_primary_never_a_500(on_replica, forged):
-    on_replica.cookies["quire_bookmark"] = forged
-    response = on_replica.get("/", HTTP_HOST=host("acme"))
+def test_a_bookmark_from_the_future_is_sent_to_the_primary_never_a_500(replica_node, forged):
+    replica_node.cookies["quire_bookmark"] = forged
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert response.content == b"served by the primary"
     assert Primary.seen == ["GET /"]
 
 
-def test_a_bookmark_of_an_older_epoch_is_reached_whatever_its_position(on_replica):
+def test_a_bookmark_of_an_older_epoch_is_reached_whatever_its_position(replica_node):
     reached = bookmark_of(replica_path("acme"))
     older = Bookmark(reached.epoch - 1, 10**12) if reached.epoch else None
     if older is None:  # epoch 0: make the replica's epoch 1 instead
@@ -93,49 +70,49 @@ def test_a_bookmark_of_an_older_epoch_is_reached_whatever_its_position(on_replic
         raw.commit()
         raw.close()
         older = Bookmark(0, 10**12)
-    on_replica.cookies["quire_bookmark"] = str(older)
-    response = on_replica.get("/", HTTP_HOST=host("acme"))
+    replica_node.cookies["quire_bookmark"] = str(older)
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert served_by_replica(response)
 
 
-def test_head_is_served_by_the_replica_without_a_body(on_replica):
+def test_head_is_served_by_the_replica_without_a_body(replica_node):
     before = digest(replica_path("acme"))
-    response = on_replica.head("/", HTTP_HOST=host("acme"))
+    response = replica_node.head("/", HTTP_HOST=host("acme"))
     assert response.status_code == 200
     assert served_by_replica(response)
     assert response.content == b""
     assert digest(replica_path("acme")) == before
 
 
-def test_head_with_an_unreached_bookmark_goes_to_the_primary(on_replica, monkeypatch):
+def test_head_with_an_unreached_bookmark_goes_to_the_primary(replica_node, monkeypatch):
     monkeypatch.setattr(Primary, "do_HEAD", Primary.do_GET, raising=False)
     reached = bookmark_of(replica_path("acme"))
-    on_replica.cookies["quire_bookmark"] = f"{reached.epoch}.{reached.position + 1}"
-    response = on_replica.head("/", HTTP_HOST=host("acme"))
+    replica_node.cookies["quire_bookmark"] = f"{reached.epoch}.{reached.position + 1}"
+    response = replica_node.head("/", HTTP_HOST=host("acme"))
     assert response.status_code == 200
     assert Primary.seen == ["HEAD /"]
 
 
-def test_search_is_served_by_the_replica(on_replica):
-    response = on_replica.get("/search/", {"q": "searchable"}, HTTP_HOST=host("acme"))
+def test_search_is_served_by_the_replica(replica_node):
+    response = replica_node.get("/search/", {"q": "searchable"}, HTTP_HOST=host("acme"))
     assert response.status_code == 200
     assert served_by_replica(response)
     assert b"Replicated post" in response.content
-    broken = on_replica.get("/search/", {"q": '"unbalanced'}, HTTP_HOST=host("acme"))
+    broken = replica_node.get("/search/", {"q": '"unbalanced'}, HTTP_HOST=host("acme"))
     assert broken.status_code == 200
     assert b"could not be understood" in broken.content
 
 
-def test_the_admin_site_reads_from_the_replica(on_replica):
+def test_the_admin_site_reads_from_the_replica(replica_node):
     before = digest(replica_path("acme"))
     for path in ("/admin/", "/admin/posts/post/", "/admin/accounts/user/"):
-        response = on_replica.get(path, HTTP_HOST=host("acme"))
+        response = replica_node.get(path, HTTP_HOST=host("acme"))
         assert response.status_code == 200, path
         assert served_by_replica(response), path
     assert digest(replica_path("acme")) == before
 
 
-def test_a_read_of_another_workspace_is_not_served_from_this_replica(on_replica, make_tenant):
+def test_a_read_of_another_workspace_is_not_served_from_this_replica(replica_node, make_tenant):
     other = make_tenant("beta")  # homed here, on node-2: its own file, not acme's replica
     response = Client().get("/login/", HTTP_HOST=host(other.slug))
     assert response.status_code == 200

@@ -76,7 +76,7 @@ def replica_node(make_tenant, sign_in, settings, primary):
     tenant = make_tenant("acme")
     with tenant_context(tenant):
         author = User.objects.get(email=admin_email("acme"))
-        post_create(author=author, title="Replicated post", body="b")
+        post_create(author=author, title="Replicated post", body="searchable words")
     client = Client()
     sign_in(client, tenant)
     release_all()

@@ -27,12 +27,12 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_backup, tenant_restore
 from apps.tenancy.supervisor import report_positions
 from tests.conftest import admin_email, host
-from tests.tenancy.test_replica_inputs import on_replica as on_replica
 from tests.tenancy.test_replica_reads import Primary
 from tests.tenancy.test_replica_reads import primary as primary
+from tests.tenancy.test_replica_reads import replica_node as replica_node
 
 
-def test_a_replica_read_sees_one_state_while_the_follower_applies(on_replica):
+def test_a_replica_read_sees_one_state_while_the_follower_applies(replica_node):
     """The request's read transaction should keep one snapshot; a change lands after it.
 
     databases.py:123 runs BEGIN in get_new_connection, but Django's connect() then calls
@@ -53,7 +53,7 @@ def test_a_replica_read_sees_one_state_while_the_follower_applies(on_replica):
     release_all()
 
 
-def test_a_password_reset_link_opened_on_a_replica_node_is_no_500(on_replica):
+def test_a_password_reset_link_opened_on_a_replica_node_is_no_500(replica_node):
     """PasswordResetConfirmView's GET puts the token in the session: a write at response time.
 
     SessionMiddleware saves it in process_response, outside the view, so the tenancy
@@ -72,7 +72,7 @@ def test_a_password_reset_link_opened_on_a_replica_node_is_no_500(on_replica):
 
 
 def test_a_read_that_turned_out_to_write_says_the_primary_served_it(
-    on_replica,
+    replica_node,
 ):
     """A session whose password hash no longer matches is flushed (a write): forwarded.
 
@@ -89,34 +89,34 @@ def test_a_read_that_turned_out_to_write_says_the_primary_served_it(
     release_all()
     replica_path("acme").unlink()
     copy_database(database_path("acme"), replica_path("acme"))
-    on_replica.raise_request_exception = False
-    response = on_replica.get("/", HTTP_HOST=host("acme"))
+    replica_node.raise_request_exception = False
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert Primary.seen == ["GET /"]
     assert response.status_code == 200
     assert response.content == b"served by the primary"
     assert response["X-Quire-Served-By"] == "node-1 primary"
 
 
-def test_the_sqlite_export_on_a_replica_node_is_no_500(on_replica):
+def test_the_sqlite_export_on_a_replica_node_is_no_500(replica_node):
     """GET /settings/export.sqlite3 is served by the replica, and reads the primary's path.
 
     On a real replica node that file is not there: TenantDatabaseMissing, which
     wants_primary does not forward, so a 500.
     """
     database_path("acme").rename(database_path("acme").with_suffix(".elsewhere"))
-    on_replica.raise_request_exception = False
-    response = on_replica.get("/settings/export.sqlite3", HTTP_HOST=host("acme"))
+    replica_node.raise_request_exception = False
+    response = replica_node.get("/settings/export.sqlite3", HTTP_HOST=host("acme"))
     assert response.status_code != 500
     assert Primary.seen == ["GET /settings/export.sqlite3"]
 
 
-def test_a_newer_bookmark_header_is_not_hidden_by_an_older_cookie(on_replica):
+def test_a_newer_bookmark_header_is_not_hidden_by_an_older_cookie(replica_node):
     """middleware.py:171 takes the cookie OR the header: the cookie wins even when the
     header (an API client's last write) is ahead of the replica, so the read is stale."""
     reached = bookmark_of(replica_path("acme"))
-    on_replica.cookies["quire_bookmark"] = str(reached)
+    replica_node.cookies["quire_bookmark"] = str(reached)
     ahead = f"{reached.epoch}.{reached.position + 1}"
-    response = on_replica.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=ahead)
+    response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=ahead)
     assert Primary.seen == ["GET /"]
     assert response.content == b"served by the primary"
 

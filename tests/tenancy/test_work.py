@@ -19,6 +19,7 @@ from apps.posts import services as post_services
 from apps.posts.models import Post, Tag
 from apps.posts.services import post_create
 from apps.tenancy import work
+from apps.tenancy.bookmarks import bookmark_of
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path, open_connection_count, release_all
 from apps.tenancy.models import Tenant
@@ -76,8 +77,7 @@ def test_the_commit_position_advances_once_per_write_transaction(make_tenant):
             post_create(author=author, title="Two", body="b")
         assert work.commit_position() == start + 2
     release_all()
-    row = sqlite3.connect(database_path("acme")).execute(work.POSITION_SQL).fetchone()
-    assert row[0] == start + 2  # in the file itself
+    assert bookmark_of(database_path("acme")).position == start + 2  # in the file itself
 
 
 @pytest.mark.django_db

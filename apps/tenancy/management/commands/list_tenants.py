@@ -27,9 +27,10 @@ class Command(TenantCommand):
     help = (
         "List the workspaces: slug, status, health, size on disk, migration state "
         "(up to date / N pending), last write, and with QUIRE_REPLICATION on, how far each "
-        "replica has come. A workspace whose file is missing or fails to read (SQLite's "
-        "reason is shown) is listed as such, and the command then exits 1 naming it; "
-        "check_tenants scans whole files."
+        "backup replica has come; for a workspace with read replicas (replicate_tenant), "
+        "its primary and each replica's position and lag in commits. A workspace whose "
+        "file is missing or fails to read (SQLite's reason is shown) is listed as such, "
+        "and the command then exits 1 naming it; check_tenants scans whole files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -10,7 +10,11 @@ from apps.tenancy.urls import tenant_url
 
 
 class Command(TenantCommand):
-    help = "Give a workspace a new subdomain; its database file is renamed with it."
+    help = (
+        "Give a workspace a new subdomain; its database file, -wal and -shm move with it as "
+        "one journaled step (the workspace answers 'one moment' meanwhile). If the command is "
+        "killed, the next command or request for the workspace finishes the rename."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("old_slug")

@@ -16,7 +16,9 @@ class Command(TenantCommand):
         "Litestream replica (--from-replica, latest or --timestamp/--txid; --as NEW_SLUG "
         "restores into a new workspace, a branch). The copy must pass PRAGMA integrity_check "
         "and have no migration unknown to this code; pending ones are applied. An existing "
-        "workspace's files go to the trash for undo; an unknown slug becomes a new workspace."
+        "workspace's file is copied to the trash for undo, then overwritten in one transaction "
+        "(replicas follow); a missing or damaged one is replaced. An unknown slug becomes a "
+        "new workspace."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
