@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 SYSTEM_PACKAGES := run
 
 .PHONY: run serve serve-replicated test setup system-packages lint typecheck check-python \
-	clean screenshots
+	clean screenshots client-packages
 
 run: setup
 	$(MANAGE) migrate --no-input
@@ -48,7 +48,7 @@ serve-replicated: setup
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 test: SYSTEM_PACKAGES := test
-test: setup lint typecheck
+test: setup client-packages lint typecheck
 	$(BIN)/pytest
 
 setup: check-python system-packages $(INSTALLED)
@@ -66,6 +66,17 @@ $(INSTALLED): pyproject.toml | check-python system-packages
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The JavaScript libSQL clients that tests/clients and bench/sqlapi.py run with Node, exactly
+# as package-lock.json pins them; npm ci again only when the lock changes.
+CLIENTS := tests/clients
+CLIENTS_INSTALLED := $(CLIENTS)/node_modules/.package-lock.json
+
+client-packages: SYSTEM_PACKAGES := test
+client-packages: system-packages $(CLIENTS_INSTALLED)
+
+$(CLIENTS_INSTALLED): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json | system-packages
+	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -78,4 +89,4 @@ screenshots: setup
 	$(BIN)/python docs/screenshots/capture.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache *.egg-info
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache *.egg-info $(CLIENTS)/node_modules
