@@ -104,6 +104,15 @@ QUIRE_REPLICA_SYNC_INTERVAL = env("QUIRE_REPLICA_SYNC_INTERVAL", default="100ms"
 QUIRE_REPLICA_FOLLOW_INTERVAL = env("QUIRE_REPLICA_FOLLOW_INTERVAL", default="100ms")
 # Seconds between two passes of the replica supervisor over this node's placements.
 QUIRE_REPLICA_SUPERVISE_SECONDS = env.float("QUIRE_REPLICA_SUPERVISE_SECONDS", default=1.0)
+# A node follows only the replicas it is asked to read: a workspace read on this node (or
+# placed here) within QUIRE_REPLICA_IDLE_SECONDS, at most QUIRE_REPLICA_MAX_FOLLOWERS at once
+# (the most recently read). Each process notes a read of a workspace at most every
+# QUIRE_REPLICA_READ_MARK_SECONDS. A replica whose follower has not reported for
+# QUIRE_REPLICA_HEARTBEAT_SECONDS is not served from: the primary answers.
+QUIRE_REPLICA_IDLE_SECONDS = env.float("QUIRE_REPLICA_IDLE_SECONDS", default=600.0)
+QUIRE_REPLICA_MAX_FOLLOWERS = env.int("QUIRE_REPLICA_MAX_FOLLOWERS", default=20)
+QUIRE_REPLICA_READ_MARK_SECONDS = env.float("QUIRE_REPLICA_READ_MARK_SECONDS", default=5.0)
+QUIRE_REPLICA_HEARTBEAT_SECONDS = env.float("QUIRE_REPLICA_HEARTBEAT_SECONDS", default=5.0)
 # How often Litestream compacts new changes into level 1: the point-in-time resolution.
 QUIRE_REPLICA_PITR_INTERVAL = env("QUIRE_REPLICA_PITR_INTERVAL", default="10s")
 QUIRE_S3_BUCKET = env("QUIRE_S3_BUCKET", default="")
