@@ -135,9 +135,10 @@ TENANT_APPS = [
 SHARED_APPS = [
     "apps.tenancy",
     "apps.onboarding",
+    "django_tasks_db",  # the job queue, one for the fleet (apps.jobs)
 ]
 # Apps without models of their own.
-PRODUCT_APPS = ["apps.core", "apps.workspace"]
+PRODUCT_APPS = ["apps.core", "apps.workspace", "django_tasks", "apps.jobs"]
 
 ALLOWED_HOSTS = ["." + QUIRE_BASE_DOMAIN]  # the apex and every subdomain
 
@@ -297,8 +298,19 @@ QUIRE_EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
-# Seconds an SMTP server may take: an invitation's e-mail is sent inside its transaction.
+# Seconds an SMTP server may take; the job worker sends, so no page waits for it.
 EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+
+# Background jobs (apps.jobs): one queue in the catalog for the fleet; a job names its
+# workspace and waits in the queue of that workspace's home node (QUIRE_NODE_ID).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+# Attempts of a failing job before it is marked failed; the wait before the next attempt
+# starts at QUIRE_JOB_RETRY_SECONDS and doubles each time.
+QUIRE_JOB_MAX_ATTEMPTS = env.int("QUIRE_JOB_MAX_ATTEMPTS", default=5)
+QUIRE_JOB_RETRY_SECONDS = env.float("QUIRE_JOB_RETRY_SECONDS", default=10.0)
+# A job still running this long after it started is taken to belong to a dead worker
+# (killed, machine lost) and runs again; keep it above the longest job.
+QUIRE_JOB_LEASE_SECONDS = env.int("QUIRE_JOB_LEASE_SECONDS", default=300)
 
 # Only our own static files and pages: no inline script, no other origin. Forms may post
 # to (and redirect to) the workspaces' subdomains.

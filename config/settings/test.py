@@ -15,6 +15,9 @@ QUIRE_URL_SCHEME = "http"
 QUIRE_URL_PORT = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 QUIRE_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Jobs run at once, in the request that queued them (after its commit); tests/jobs use
+# the database queue and a real worker.
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
 # A file-backed catalog, so that tests with threads share one real database; one per run,
 # so that two runs on one machine never share it.
 DATABASES["default"]["TEST"] = {
