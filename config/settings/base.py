@@ -35,6 +35,11 @@ TENANT_QUERY_TIMEOUT = env.float("TENANT_QUERY_TIMEOUT", default=5.0)
 TENANT_PROVISIONING_TIMEOUT = env.int("TENANT_PROVISIONING_TIMEOUT", default=60)
 # Open tenant connections kept per process (each holds 3 file descriptors: db, -wal, -shm).
 TENANT_MAX_OPEN_CONNECTIONS = env.int("TENANT_MAX_OPEN_CONNECTIONS", default=256)
+# Usage metering (apps.tenancy.metering): rows read and written are counted by the tenant
+# connection; each process adds its counts to the catalog every QUIRE_USAGE_FLUSH_SECONDS
+# (0: only when metering.flush() is called) and at exit.
+QUIRE_USAGE_METERING = env.bool("QUIRE_USAGE_METERING", default=True)
+QUIRE_USAGE_FLUSH_SECONDS = env.float("QUIRE_USAGE_FLUSH_SECONDS", default=5.0)
 # Folder of the pre-migrated template databases (default: TENANTS_DATA_DIR/.templates).
 TENANT_TEMPLATE_DIR = env("TENANT_TEMPLATE_DIR", default=None)
 # Days a deleted tenant's files stay in the trash (and its slug stays held).
@@ -159,6 +164,7 @@ MIDDLEWARE = [
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
+    "apps.tenancy.metering.MeteringMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.tenancy.middleware.ReplicaSessionGuard",
     "django.middleware.common.CommonMiddleware",

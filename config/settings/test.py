@@ -39,3 +39,5 @@ QUIRE_MAIL_PER_RECIPIENT = 10_000
 # Serve static files from static/ without collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Usage counts stay in memory unless a test flushes them (no thread writing the catalog).
+QUIRE_USAGE_FLUSH_SECONDS = 0
