@@ -106,6 +106,10 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.advanced_to: tuple[int, int] | None = None  # in the open transaction
         self.unsent_commit: tuple[int, int] | None = None  # committed, not yet told
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
+        # Usage metering (apps.tenancy.metering): rows since the last take_rows().
+        self.rows_read = 0
+        self.rows_written = 0
+        self.metered = bool(settings.QUIRE_USAGE_METERING)
         self.execute_wrappers.append(self._around_query)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
@@ -131,7 +135,11 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self.connection.execute("BEGIN")
 
     def create_cursor(self, name: str | None = None) -> Any:
-        cursor = self.connection.cursor(factory=_TrackedCursor)
+        if self.metered:
+            cursor = self.connection.cursor(factory=_MeteredCursor)
+            cursor.meter = self
+        else:
+            cursor = self.connection.cursor(factory=_TrackedCursor)
         self.open_cursors.add(cursor)
         return cursor
 
@@ -209,9 +217,12 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         autocommit = not self.in_atomic_block and not self.connection.in_transaction
         before = self.connection.total_changes
         result = execute(sql, params, many, context)
-        if autocommit and self.connection.total_changes != before:
-            self._advance_position()
-            self._committed()
+        changed = self.connection.total_changes - before
+        if changed:
+            self.rows_written += changed
+            if autocommit:
+                self._advance_position()
+                self._committed()
         return result
 
     def _past_deadline(self) -> int:
@@ -227,6 +238,33 @@ class _TrackedCursor(SQLiteCursorWrapper):
     def close(self) -> None:
         self.finished = True
         super().close()
+
+
+class _MeteredCursor(_TrackedCursor):
+    """A tracked cursor that counts the rows it steps out of SQLite (rows read)."""
+
+    meter: TenantDatabaseWrapper
+
+    def fetchone(self) -> Any:
+        row = super().fetchone()
+        if row is not None:
+            self.meter.rows_read += 1
+        return row
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        rows = super().fetchmany(self.arraysize if size is None else size)
+        self.meter.rows_read += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = super().fetchall()
+        self.meter.rows_read += len(rows)
+        return rows
+
+    def __next__(self) -> Any:
+        row = super().__next__()
+        self.meter.rows_read += 1
+        return row
 
 
 def _refuse_empty(path: Path) -> None:
@@ -630,6 +668,18 @@ def finish_request(slug: str) -> tuple[int, int] | None:
     wrapper = cast(TenantDatabaseWrapper, connections[alias])
     wrapper.close_if_unusable_or_obsolete()
     return wrapper.take_commit()
+
+
+def take_rows(slug: str) -> tuple[int, int]:
+    """Return the rows this thread's connections to a tenant read and wrote since last asked."""
+    read = written = 0
+    opened = _opened_aliases()
+    for alias in (ALIAS_PREFIX + slug, replica_alias(slug)):
+        if alias in opened:
+            wrapper = cast(TenantDatabaseWrapper, connections[alias])
+            read, written = read + wrapper.rows_read, written + wrapper.rows_written
+            wrapper.rows_read = wrapper.rows_written = 0
+    return read, written
 
 
 def forget_commit(slug: str) -> None:
