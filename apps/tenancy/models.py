@@ -65,3 +65,56 @@ class ReplicaPlacement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}@{self.node}"
+
+
+class Plan(models.Model):
+    """Monthly quotas a workspace may use (calendar months, UTC); an empty quota is unlimited.
+
+    A tenant without a plan has no quotas. Assign one with ``manage.py tenant_plan``.
+    """
+
+    name = models.CharField(max_length=63, unique=True)
+    rows_read_per_month = models.BigIntegerField(null=True, blank=True)
+    rows_written_per_month = models.BigIntegerField(null=True, blank=True)
+    api_calls_per_month = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantPlan(models.Model):
+    """The plan a tenant is on (none: no quotas)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="plan_choice")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenant_plans")
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.plan_id}"
+
+
+class UsageDay(models.Model):
+    """What one workspace used on one day (UTC), all nodes and processes together.
+
+    Processes count in memory and add their counts here every few seconds
+    (``apps.tenancy.metering.flush``); ``storage_bytes`` is the last sample of the day.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    requests = models.BigIntegerField(default=0)
+    rows_read = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    api_calls = models.BigIntegerField(default=0)
+    storage_bytes = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day"], name="one_usage_row_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.day}"

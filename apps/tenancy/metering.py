@@ -1,0 +1,396 @@
+"""Usage metering and quotas: what each workspace used per day, and what its plan allows.
+
+Counted per workspace per day (UTC): requests served on its host, rows read, rows
+written, API calls, and storage bytes (sampled). Rows are counted by the tenant
+connection itself (``databases.TenantDatabaseWrapper``), for pages and the SQL API alike:
+
+- rows written: SQLite's own counter, the growth of ``sqlite3_total_changes`` over each
+  statement (rows inserted, updated or deleted, those made by triggers included, such as
+  the search index; the engine's commit-position row excluded);
+- rows read: rows SQLite stepped out of a statement to the application (every row a
+  cursor fetched: SELECT results and RETURNING rows). Python's ``sqlite3`` does not expose
+  ``sqlite3_stmt_status``, so rows SQLite scanned internally without returning them (a
+  ``COUNT(*)``, a filter) are not counted.
+
+Nothing is written to a workspace's own file (replica nodes serve reads from read-only
+files): each process adds its counts up in memory and a background thread adds them to
+the catalog every ``QUIRE_USAGE_FLUSH_SECONDS``, one upsert per workspace and day, and
+at exit. A process killed with SIGKILL loses at most the counts of one interval.
+
+Quotas come from the tenant's ``Plan`` (per calendar month, UTC). ``check_quota`` raises
+``QuotaExceeded`` before a unit of work begins; the month's use is what the catalog
+held when this process last looked (at most one interval old) plus this process's own
+counts not yet flushed, so other processes' use reaches a quota within seconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db.models import Sum
+
+from apps.tenancy.databases import database_files, take_rows
+from apps.tenancy.exceptions import ApplicationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.http import HttpRequest, HttpResponseBase
+
+    from apps.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+COUNTERS = ("requests", "rows_read", "rows_written", "api_calls")
+QUOTA_KINDS = ("rows_read", "rows_written", "api_calls")
+QUOTA_NAMES = {"rows_read": "rows read", "rows_written": "rows written", "api_calls": "API calls"}
+
+
+class QuotaExceeded(ApplicationError):
+    """A workspace used up a monthly quota of its plan.
+
+    ``kind`` is ``rows_read``, ``rows_written`` or ``api_calls``; ``limit`` the plan's
+    quota, ``used`` the month's use so far, ``resets_at`` the start of next month (UTC).
+    ``str()`` says all of that in one sentence for a person.
+    """
+
+    def __init__(
+        self, *, slug: str, plan: str, kind: str, limit: int, used: int, resets_at: datetime
+    ) -> None:
+        self.slug, self.plan, self.kind = slug, plan, kind
+        self.limit, self.used, self.resets_at = limit, used, resets_at
+        super().__init__(
+            f"Workspace '{slug}' has used {used:,} of the {limit:,} {QUOTA_NAMES[kind]} "
+            f"its plan '{plan}' allows this month; the quota resets on "
+            f"{resets_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+    @property
+    def retry_after(self) -> int:
+        """Return the seconds until the quota resets (for a Retry-After header)."""
+        return max(1, int((self.resets_at - datetime.now(UTC)).total_seconds()))
+
+
+@dataclass
+class _Pending:
+    slug: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+
+@dataclass
+class _Quotas:
+    """A tenant's plan and the month's use as the catalog said, kept for one interval."""
+
+    month: tuple[int, int]
+    plan: str | None
+    limits: dict[str, int]
+    used: dict[str, int]
+    expires: float
+
+
+_lock = threading.Lock()
+_pending: dict[tuple[int, date], _Pending] = {}
+_quotas: dict[int, _Quotas] = {}
+_flusher: dict[str, Any] = {"pid": None, "thread": None, "stop": None}
+
+
+# Counting ------------------------------------------------------------------------------
+
+
+def count_api_call(tenant: Tenant, calls: int = 1) -> None:
+    """Count calls of the SQL API (one per HTTP request to it) for this workspace today."""
+    _add(tenant, api_calls=calls)
+
+
+def count_rows(tenant: Tenant, *, read: int = 0, written: int = 0) -> None:
+    """Count rows read and written on a connection the tenant connection does not meter.
+
+    Statements run through the tenant connection (the ORM, ``work.cursor()``) are
+    counted by it already; call this only for a plain ``sqlite3`` connection.
+    """
+    _add(tenant, rows_read=read, rows_written=written)
+
+
+def count_request(tenant: Tenant) -> None:
+    """Count one request served for this workspace, with the rows its connection metered."""
+    read, written = take_rows(tenant.slug)
+    _add(tenant, requests=1, rows_read=read, rows_written=written)
+
+
+def _add(tenant: Tenant, **counts: int) -> None:
+    key = (tenant.pk, datetime.now(UTC).date())
+    with _lock:
+        _ensure_flusher()
+        pending = _pending.get(key)
+        if pending is None:
+            pending = _pending[key] = _Pending(tenant.slug)
+        for name, value in counts.items():
+            pending.counts[name] += value
+
+
+def pending_counts(tenant: Tenant) -> dict[str, int]:
+    """Return this process's counts for a workspace not yet flushed, all days together."""
+    total = dict.fromkeys(COUNTERS, 0)
+    with _lock:
+        for (tenant_id, _day), pending in _pending.items():
+            if tenant_id == tenant.pk:
+                for name in COUNTERS:
+                    total[name] += pending.counts[name]
+    return total
+
+
+# Flushing ------------------------------------------------------------------------------
+
+UPSERT_SQL = (
+    "INSERT INTO tenancy_usageday "
+    "(tenant_id, day, requests, rows_read, rows_written, api_calls, storage_bytes) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (tenant_id, day) DO UPDATE SET "
+    "requests = tenancy_usageday.requests + excluded.requests, "
+    "rows_read = tenancy_usageday.rows_read + excluded.rows_read, "
+    "rows_written = tenancy_usageday.rows_written + excluded.rows_written, "
+    "api_calls = tenancy_usageday.api_calls + excluded.api_calls, "
+    "storage_bytes = COALESCE(excluded.storage_bytes, tenancy_usageday.storage_bytes)"
+)
+
+
+def flush() -> int:
+    """Add this process's counts to the catalog: one upsert per workspace and day.
+
+    The counts are taken out first; if the catalog refuses them (locked, unreachable),
+    they are put back and the next flush tries again, so nothing is counted twice or
+    lost while the process lives. Storage is sampled here for each workspace whose file
+    is on this node. Return the number of rows written.
+    """
+    with _lock:
+        batch = dict(_pending)
+        _pending.clear()
+    if not batch:
+        return 0
+    try:
+        rows = _upsert(batch)
+    except DatabaseError:
+        _put_back(batch)
+        raise
+    _add_to_quotas(batch)
+    return rows
+
+
+def _upsert(batch: dict[tuple[int, date], _Pending]) -> int:
+    from apps.tenancy.models import Tenant
+
+    existing = set(
+        Tenant.objects.filter(pk__in={key[0] for key in batch}).values_list("pk", flat=True)
+    )
+    values = [
+        (tenant_id, day, *(pending.counts[name] for name in COUNTERS), storage_bytes(pending.slug))
+        for (tenant_id, day), pending in batch.items()
+        if tenant_id in existing  # a workspace purged meanwhile: its counts go with it
+    ]
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.executemany(UPSERT_SQL, values)
+    return len(values)
+
+
+def _put_back(batch: dict[tuple[int, date], _Pending]) -> None:
+    with _lock:
+        for key, pending in batch.items():
+            kept = _pending.setdefault(key, _Pending(pending.slug))
+            for name in COUNTERS:
+                kept.counts[name] += pending.counts[name]
+
+
+def storage_bytes(slug: str) -> int | None:
+    """Return the bytes of a workspace's file and its WAL on this node, or None if absent."""
+    path, wal, _shm = database_files(slug)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None  # homed elsewhere: its own node samples it
+    try:
+        return size + wal.stat().st_size
+    except FileNotFoundError:
+        return size
+
+
+def _ensure_flusher() -> None:
+    """Start this process's flushing thread (again after a fork); called under the lock."""
+    seconds = settings.QUIRE_USAGE_FLUSH_SECONDS
+    if not seconds or _flusher["pid"] == os.getpid():
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_flush_every, args=(seconds, stop), name="quire-usage-flush", daemon=True
+    )
+    _flusher.update(pid=os.getpid(), thread=thread, stop=stop)
+    thread.start()
+
+
+def _flush_every(seconds: float, stop: threading.Event) -> None:
+    while not stop.wait(seconds):
+        _flush_logged()
+    connections.close_all()
+
+
+def _flush_logged() -> None:
+    try:
+        flush()
+    except Exception:  # the counts are kept for the next try; the thread must go on
+        logger.exception("Could not add usage counts to the catalog; will try again")
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's counts and thread: they are the parent's to flush."""
+    global _lock
+    _lock = threading.Lock()
+    _pending.clear()
+    _quotas.clear()
+    _flusher.update(pid=None, thread=None, stop=None)
+
+
+def _at_exit() -> None:
+    if _flusher["pid"] == os.getpid():
+        _flusher["stop"].set()
+        _flush_logged()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)
+
+
+# Quotas --------------------------------------------------------------------------------
+
+
+def check_quota(tenant: Tenant, kind: str) -> None:
+    """Raise QuotaExceeded if the workspace used up this monthly quota of its plan.
+
+    ``kind``: ``rows_read``, ``rows_written`` or ``api_calls``. Call it before a unit of
+    work begins (never inside one), so a refused request leaves nothing half-written.
+    A workspace without a plan, or a quota left empty, is never refused.
+    """
+    if kind not in QUOTA_KINDS:
+        raise ValueError(f"Unknown quota {kind!r}; one of {', '.join(QUOTA_KINDS)}.")
+    quotas = _quotas_of(tenant)
+    limit = quotas.limits.get(kind)
+    if limit is None or quotas.plan is None:
+        return
+    used = quotas.used[kind] + _pending_this_month(tenant, kind)
+    if used >= limit:
+        raise QuotaExceeded(
+            slug=tenant.slug,
+            plan=quotas.plan,
+            kind=kind,
+            limit=limit,
+            used=used,
+            resets_at=next_month_start(),
+        )
+
+
+def exceeded_quotas(tenant: Tenant) -> list[QuotaExceeded]:
+    """Return every monthly quota the workspace has used up (empty if none)."""
+    found = []
+    for kind in QUOTA_KINDS:
+        try:
+            check_quota(tenant, kind)
+        except QuotaExceeded as exc:
+            found.append(exc)
+    return found
+
+
+def next_month_start(now: datetime | None = None) -> datetime:
+    """Return the first moment of next month (UTC), when monthly quotas reset."""
+    now = now or datetime.now(UTC)
+    if now.month == 12:
+        return datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
+
+
+def forget_quotas(tenant: Tenant | None = None) -> None:
+    """Read plans and the month's use from the catalog again on next check (a plan changed)."""
+    with _lock:
+        if tenant is None:
+            _quotas.clear()
+        else:
+            _quotas.pop(tenant.pk, None)
+
+
+def _quotas_of(tenant: Tenant) -> _Quotas:
+    now = datetime.now(UTC)
+    month = (now.year, now.month)
+    quotas = _quotas.get(tenant.pk)
+    if quotas is None or quotas.month != month or quotas.expires < time.monotonic():
+        quotas = _read_quotas(tenant, month)
+        _quotas[tenant.pk] = quotas
+    return quotas
+
+
+def _read_quotas(tenant: Tenant, month: tuple[int, int]) -> _Quotas:
+    from apps.tenancy.models import TenantPlan, UsageDay
+
+    expires = time.monotonic() + (settings.QUIRE_USAGE_FLUSH_SECONDS or 5.0)
+    choice = TenantPlan.objects.select_related("plan").filter(tenant_id=tenant.pk).first()
+    if choice is None:
+        return _Quotas(month, None, {}, dict.fromkeys(QUOTA_KINDS, 0), expires)
+    plan = choice.plan
+    limits = {
+        kind: value
+        for kind in QUOTA_KINDS
+        if (value := getattr(plan, f"{kind}_per_month")) is not None
+    }
+    sums = UsageDay.objects.filter(
+        tenant_id=tenant.pk, day__gte=date(month[0], month[1], 1)
+    ).aggregate(**{kind: Sum(kind) for kind in QUOTA_KINDS})
+    used = {kind: int(sums[kind] or 0) for kind in QUOTA_KINDS}
+    return _Quotas(month, plan.name, limits, used, expires)
+
+
+def _pending_this_month(tenant: Tenant, kind: str) -> int:
+    today = datetime.now(UTC).date()
+    with _lock:
+        return sum(
+            pending.counts[kind]
+            for (tenant_id, day), pending in _pending.items()
+            if tenant_id == tenant.pk and (day.year, day.month) == (today.year, today.month)
+        )
+
+
+def _add_to_quotas(batch: dict[tuple[int, date], _Pending]) -> None:
+    """Move flushed counts into the cached month totals, so they stay counted until reread."""
+    with _lock:
+        for (tenant_id, day), pending in batch.items():
+            quotas = _quotas.get(tenant_id)
+            if quotas is not None and quotas.month == (day.year, day.month):
+                for kind in QUOTA_KINDS:
+                    quotas.used[kind] += pending.counts[kind]
+
+
+# Requests ------------------------------------------------------------------------------
+
+
+class MeteringMiddleware:
+    """Count each request a workspace serves, with the rows its connection read and wrote.
+
+    Listed right after TenantMiddleware, so the session saved on the way out is counted.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None:
+            return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            count_request(tenant)
