@@ -13,6 +13,10 @@ Public API (the product apps and operators use these modules and nothing else):
   ``tenant_last_activity``.
 - ``work``: the unit of work, the one door for writes to the current workspace:
   ``atomic``, ``on_commit``, ``cursor``, ``commit_position``.
+- ``metering``: usage per workspace and day, and plan quotas: ``count_api_call``,
+  ``count_rows`` (a plain sqlite3 connection's rows), ``check_quota`` raising
+  ``QuotaExceeded`` (``kind``, ``limit``, ``used``, ``resets_at``, ``retry_after``),
+  ``exceeded_quotas``, ``flush``; ``MeteringMiddleware`` for settings.
 - ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
 - ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
