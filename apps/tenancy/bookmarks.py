@@ -7,6 +7,10 @@ may bring back a file with a lower position: bookmarks compare by epoch first, s
 every bookmark given out before a restore is older than any state after it, and a
 copy still on the replaced file has not reached a bookmark of the restored one. Moves
 and restarts keep both numbers: they live in the file.
+
+What a reader sends back is signed (``sign``), with a salt naming the workspace: a
+bookmark cannot be forged far into the future to make reads wait, nor carried from one
+workspace to another. One that does not verify counts as no bookmark (``verified``).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.signing import BadSignature, Signer
+
 from apps.tenancy.databases import connect
 
 COOKIE_NAME = "quire_bookmark"
 HEADER_NAME = "X-Quire-Bookmark"
 PATTERN = re.compile(r"(\d{1,9})\.(\d{1,18})")
+MAX_SIGNED_LENGTH = 200
 READ_SQL = "SELECT epoch, position FROM quire_commit_position WHERE id = 1"
 
 
@@ -39,6 +46,25 @@ class Bookmark:
         """Return the bookmark written in a cookie or header, or None if it is not one."""
         found = PATTERN.fullmatch(text or "")
         return cls(int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _signer(tenant_id: int) -> Signer:
+    return Signer(salt=f"quire.bookmark.{tenant_id}")
+
+
+def sign(mark: Bookmark, *, tenant_id: int) -> str:
+    """Return a bookmark as handed to a reader of one workspace: ``<epoch>.<position>:<mac>``."""
+    return _signer(tenant_id).sign(str(mark))
+
+
+def verified(text: str | None, *, tenant_id: int) -> Bookmark | None:
+    """Return the bookmark a reader of this workspace sent back; None if not signed for it."""
+    if not text or len(text) > MAX_SIGNED_LENGTH:
+        return None
+    try:
+        return Bookmark.parse(_signer(tenant_id).unsign(text))
+    except BadSignature:
+        return None
 
 
 def bookmark_of(path: Path) -> Bookmark | None:

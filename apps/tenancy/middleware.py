@@ -16,7 +16,7 @@ from django.shortcuts import render
 
 from apps.tenancy.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
 from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
-from apps.tenancy.bookmarks import Bookmark
+from apps.tenancy.bookmarks import Bookmark, sign, verified
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     database_path,
@@ -36,7 +36,7 @@ from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
 from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 from apps.tenancy.recovery import recover
-from apps.tenancy.replicas import replica_placed_here, replica_reached
+from apps.tenancy.replicas import note_read, replica_live, replica_placed_here, replica_reached
 from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get
 
@@ -131,7 +131,8 @@ class TenantMiddleware:
         # A read the replica handed to the primary keeps the primary's answer.
         response.setdefault("X-Quire-Served-By", f"{settings.QUIRE_NODE_ID} {role}")
         if commit is not None:
-            bookmark = str(Bookmark(*commit))
+            tenant_id = request.tenant.pk  # type: ignore[attr-defined]
+            bookmark = sign(Bookmark(*commit), tenant_id=tenant_id)
             response[BOOKMARK_HEADER] = bookmark
             response.set_cookie(
                 BOOKMARK_COOKIE,
@@ -168,15 +169,19 @@ class TenantMiddleware:
     def replica_serves(self, request: HttpRequest, tenant: Tenant) -> bool:
         """Return True if this node's replica serves this read of a tenant homed elsewhere.
 
-        Only GET and HEAD of an active tenant with a replica here, once the replica has
-        reached the reader's bookmark (their last write), waiting QUIRE_REPLICA_WAIT_MS at
-        most; otherwise the primary serves it.
+        Only GET and HEAD of an active tenant with a replica placed here, whose follower
+        reports as live (the read wakes an idle one: the primary serves it meanwhile),
+        once the replica has reached the reader's bookmark (their last write), waiting
+        QUIRE_REPLICA_WAIT_MS at most; otherwise the primary serves it.
         """
         if request.method not in ("GET", "HEAD") or not tenant.is_servable:
             return False
         if was_forwarded(request) or not replica_placed_here(tenant=tenant):
             return False
-        return replica_reached(slug=tenant.slug, wanted=readers_bookmark(request))
+        note_read(tenant.slug)
+        if not replica_live(slug=tenant.slug):
+            return False
+        return replica_reached(slug=tenant.slug, wanted=readers_bookmark(request, tenant))
 
     def ensure_database(self, tenant: Tenant) -> None:
         """Fetch a tenant moved here from its replica on its first request (replication on)."""
@@ -260,11 +265,14 @@ def wants_primary(exception: Exception) -> bool:
     return isinstance(exception, trouble)
 
 
-def readers_bookmark(request: HttpRequest) -> Bookmark | None:
-    """Return the newest of the bookmarks a reader sent (cookie and header), or None."""
+def readers_bookmark(request: HttpRequest, tenant: Tenant) -> Bookmark | None:
+    """Return the newest of the bookmarks a reader sent (cookie and header), or None.
+
+    Only bookmarks this workspace signed count: a forged or another workspace's is none.
+    """
     sent = [
-        Bookmark.parse(request.COOKIES.get(BOOKMARK_COOKIE)),
-        Bookmark.parse(request.headers.get(BOOKMARK_HEADER)),
+        verified(request.COOKIES.get(BOOKMARK_COOKIE), tenant_id=tenant.pk),
+        verified(request.headers.get(BOOKMARK_HEADER), tenant_id=tenant.pk),
     ]
     return max((mark for mark in sent if mark is not None), default=None)
 

@@ -1,14 +1,23 @@
 """Where a tenant's read replicas live: placements in the catalog, one per node.
 
 A tenant's primary is its home node (``Tenant.home_node``); an operator places read
-replicas of it on other nodes. Each node's replica supervisor keeps the replicas placed
-on it current and reports their commit positions here.
+replicas of it on other nodes. Each node's replica supervisor keeps current the replicas
+placed on it that are being read (``note_read``), and reports their commit positions here.
+
+Two small files beside each replica tie the app and the supervisor together, without a
+round trip to the catalog: ``.replicas/<slug>.read``, touched by the app when it is asked
+to read the workspace (at most every QUIRE_REPLICA_READ_MARK_SECONDS per process), and
+``.replicas/<slug>.live``, touched by the supervisor at every pass while the workspace's
+follower runs and its replica is published. A replica is served from only while its
+``.live`` is younger than QUIRE_REPLICA_HEARTBEAT_SECONDS.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -18,7 +27,11 @@ from apps.tenancy.databases import replica_path
 from apps.tenancy.exceptions import InvalidTenantState
 from apps.tenancy.models import ReplicaPlacement, Tenant
 
+logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
+READ_SUFFIX = ".read"
+LIVE_SUFFIX = ".live"
+_marked: dict[str, float] = {}  # read marker path -> when this process last touched it
 
 
 def tenant_replica_place(*, tenant: Tenant, node: str) -> ReplicaPlacement:
@@ -57,25 +70,65 @@ def _check_node(tenant: Tenant, node: str) -> None:
 
 
 def replica_placed_here(*, tenant: Tenant) -> bool:
-    """Return True if this node holds a replica of the tenant and its file is here."""
+    """Return True if the catalog places a replica of the tenant on this node."""
     placed = ReplicaPlacement.objects.filter(tenant_id=tenant.pk, node=settings.QUIRE_NODE_ID)
-    return placed.exists() and replica_path(tenant.slug).is_file()
+    return placed.exists()
+
+
+def read_marker(slug: str) -> Path:
+    """Return the file whose mtime says when this node was last asked to read the tenant."""
+    return replica_path(slug).with_name(slug + READ_SUFFIX)
+
+
+def heartbeat(slug: str) -> Path:
+    """Return the file whose mtime says when the supervisor last saw the follower live."""
+    return replica_path(slug).with_name(slug + LIVE_SUFFIX)
+
+
+def note_read(slug: str) -> None:
+    """Record that this node was asked to read a tenant: its follower runs (or starts).
+
+    Touches the read marker at most every QUIRE_REPLICA_READ_MARK_SECONDS per process;
+    a marker that cannot be written is logged, and the read goes on.
+    """
+    marker = read_marker(slug)
+    key = str(marker)
+    now = time.monotonic()
+    last = _marked.get(key)
+    if last is not None and now - last < settings.QUIRE_REPLICA_READ_MARK_SECONDS:
+        return
+    _marked[key] = now
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError as exc:
+        logger.warning("Could not note a read of %s's replica: %s", slug, exc)
+
+
+def replica_live(*, slug: str) -> bool:
+    """Return True if the tenant's replica is here and its follower reported lately."""
+    try:
+        age = time.time() - heartbeat(slug).stat().st_mtime
+    except OSError:
+        return False
+    return age <= settings.QUIRE_REPLICA_HEARTBEAT_SECONDS and replica_path(slug).is_file()
 
 
 def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
     """Return True once the local replica has reached a bookmark (at once without one).
 
     Waits up to QUIRE_REPLICA_WAIT_MS for the replica to catch up; a replica that cannot
-    be read counts as behind, so the primary serves the read. It is read even without a
-    bookmark: damage found later, outside the view (a session loaded by middleware),
-    could no longer be handed to the primary.
+    be read, or whose follower stops reporting meanwhile, counts as behind, so the
+    primary serves the read. It is read even without a bookmark: damage found later,
+    outside the view (a session loaded by middleware), could no longer be handed to the
+    primary.
     """
     deadline = time.monotonic() + settings.QUIRE_REPLICA_WAIT_MS / 1000
     while True:
         reached = replica_bookmark(slug=slug)
         if reached is not None and (wanted is None or reached >= wanted):
             return True
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or not replica_live(slug=slug):
             return False
         time.sleep(POLL_SECONDS)
 

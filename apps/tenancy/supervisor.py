@@ -1,14 +1,24 @@
-"""Keep this node's read replicas current: one Litestream follower per placed workspace.
+"""Keep this node's read replicas current: a Litestream follower per workspace being read.
 
 A follower is ``litestream restore -f``: it restores the workspace's replica into a
 *generation* file (``.replicas/<slug>.<generation>.sqlite3``) and then applies every new
 change as the primary ships it. Once the first restore is complete (Litestream writes
 ``<file>-txid``), the generation is published: ``.replicas/<slug>.sqlite3``, the path the
-app reads, becomes a symlink to it (swapped atomically). A follower cannot resume after
-a restart, so a follower that dies is replaced by a fresh generation, published when
-ready; until then readers keep the previous one. Placements are read from the catalog
-at every pass, so followers start and stop without a restart; each pass also reports
-each replica's commit position to the catalog.
+app reads, becomes a symlink to it (swapped atomically).
+
+A follower costs a process, about 34 MB and a steady stream of object store requests, so
+a node follows only the workspaces placed on it that are being read: read here (the
+app touches ``<slug>.read``, see ``replicas.note_read``) or placed here within
+QUIRE_REPLICA_IDLE_SECONDS, at most QUIRE_REPLICA_MAX_FOLLOWERS at once, the most
+recently read first. Others are stopped and their files removed; a read wakes them
+again (it is forwarded to the primary meanwhile). At every pass the supervisor touches
+``<slug>.live`` for each follower that runs with its generation published: the app
+serves a replica only while that heartbeat is fresh.
+
+A follower cannot resume after a restart, so a follower that dies is replaced by a fresh
+generation, published when ready. Placements are read from the catalog at every pass,
+so followers start and stop without a restart; each pass also reports each followed
+replica's commit position to the catalog, and a stopped one as not following.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +40,7 @@ from django.utils import timezone
 from apps.tenancy.bookmarks import Bookmark
 from apps.tenancy.databases import companions, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import replica_bookmark
+from apps.tenancy.replicas import READ_SUFFIX, heartbeat, replica_bookmark
 from apps.tenancy.replication import litestream_binary, litestream_env, replica_url
 
 logger = logging.getLogger(__name__)
@@ -58,24 +69,38 @@ class Follower:
     def ready(self) -> bool:
         return Path(f"{self.generation}-txid").exists()
 
+    @property
+    def live(self) -> bool:
+        return self.published and self.process.poll() is None
+
 
 @dataclass
 class Supervisor:
-    """This node's followers, brought in line with the catalog by ``step``."""
+    """This node's followers, brought in line with the catalog and the reads by ``step``."""
 
     followers: dict[str, Follower] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     not_before: dict[str, float] = field(default_factory=dict)
     reported: dict[str, tuple[Bookmark, float]] = field(default_factory=dict)
+    passes: int = 0
 
     def step(self) -> None:
-        """Start, replace, publish and stop followers as the placements say; report."""
-        wanted = placed_here()
-        for slug in set(self.followers) - set(wanted):
-            self.retire(slug)
-        for slug in wanted:
+        """Start, replace, publish and stop followers as placements and reads say; report."""
+        self.beat()
+        placed = placed_here()
+        wanted = chosen(placed, last_reads(), time.time())
+        resting = sorted(set(self.followers) - wanted)
+        self.rest(resting)
+        for slug in sorted(wanted):
             self.keep(slug)
-        report_positions(wanted, self.reported)
+        self.beat()
+        sweep(followed=set(self.followers), placed=set(placed))
+        stopped = {slug for slug in resting if slug in placed}
+        if self.passes == 0:  # what a previous supervisor left reported as following
+            stopped |= set(placed) - set(self.followers)
+        self.passes += 1
+        live = [slug for slug, follower in self.followers.items() if follower.published]
+        report_positions(live, self.reported, stopped=sorted(stopped))
 
     def keep(self, slug: str) -> None:
         follower = self.followers.get(slug)
@@ -90,9 +115,16 @@ class Supervisor:
             publish(follower)
             self.failures.pop(slug, None)
 
+    def beat(self) -> None:
+        """Say that each published follower still runs: touch its heartbeat file."""
+        for slug, follower in self.followers.items():
+            if follower.live:
+                heartbeat(slug).touch()
+
     def failed(self, follower: Follower) -> None:
         """Note a dead follower; retry later, with a growing pause while it keeps dying."""
         slug = follower.slug
+        heartbeat(slug).unlink(missing_ok=True)  # its replica no longer moves: not served
         code = follower.process.returncode
         count = self.failures[slug] = self.failures.get(slug, 0) + 1
         pause = min(MAX_BACKOFF_SECONDS, 2.0 ** (count - 1))
@@ -102,25 +134,75 @@ class Supervisor:
         if not follower.published:
             remove_generation(follower.generation)
 
-    def retire(self, slug: str) -> None:
-        """Stop following a workspace no longer placed here, and remove its replica."""
-        stop(self.followers.pop(slug).process)
-        remove_replica(slug)
-        logger.info("Stopped following %s", slug)
+    def rest(self, slugs: Iterable[str]) -> None:
+        """Stop following workspaces no longer read (or placed) here; ``sweep`` removes files."""
+        followers = [self.followers.pop(slug) for slug in slugs]
+        for follower in followers:
+            heartbeat(follower.slug).unlink(missing_ok=True)  # readers go to the primary
+            self.reported.pop(follower.slug, None)
+        stop_processes([follower.process for follower in followers])
+        for follower in followers:
+            logger.info("Stopped following %s", follower.slug)
 
     def stop_all(self) -> None:
-        """Stop every follower; the replica files stay for the next start."""
-        for follower in self.followers.values():
-            stop(follower.process)
-        self.followers.clear()
+        """Stop every follower; its replica is not served from any more."""
+        self.rest(list(self.followers))
 
 
-def placed_here() -> list[str]:
-    """Return the slugs of the workspaces with a replica placed on this node."""
+def placed_here() -> dict[str, float]:
+    """Return the workspaces with a replica placed on this node, and when each was placed."""
     placements = ReplicaPlacement.objects.filter(
         node=settings.QUIRE_NODE_ID, tenant__status__in=FOLLOWED_STATUSES
     )
-    return sorted(placements.values_list("tenant__slug", flat=True))
+    rows = placements.values_list("tenant__slug", "placed_at")
+    return {slug: placed_at.timestamp() for slug, placed_at in rows}
+
+
+def last_reads() -> dict[str, float]:
+    """Return when this node was last asked to read each workspace (its read markers)."""
+    folder = replica_path("x").parent
+    reads = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(READ_SUFFIX):
+                    try:
+                        reads[entry.name[: -len(READ_SUFFIX)]] = entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+    except FileNotFoundError:
+        pass
+    return reads
+
+
+def chosen(placed: dict[str, float], reads: dict[str, float], now: float) -> set[str]:
+    """Return the workspaces to follow: read or placed lately, the most recent first."""
+    recent = {slug: max(reads.get(slug, 0.0), placed_at) for slug, placed_at in placed.items()}
+    idle = settings.QUIRE_REPLICA_IDLE_SECONDS
+    ranked = sorted(
+        (slug for slug, at in recent.items() if now - at <= idle),
+        key=lambda slug: (-recent[slug], slug),
+    )
+    return set(ranked[: settings.QUIRE_REPLICA_MAX_FOLLOWERS])
+
+
+def sweep(*, followed: set[str], placed: set[str]) -> None:
+    """Remove the replica files of workspaces not followed; read markers of unplaced ones.
+
+    Everything in ``.replicas`` belongs to one workspace: its name starts with the slug
+    (slugs have no dots), or with a dot and the slug (a symlink being swapped).
+    """
+    folder = replica_path("x").parent
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
+        return
+    for name in names:
+        slug = name.lstrip(".").split(".", 1)[0]
+        if slug in followed or (name.endswith(READ_SUFFIX) and slug in placed):
+            continue
+        (folder / name).unlink(missing_ok=True)
 
 
 def start_follower(slug: str) -> Follower:
@@ -166,12 +248,16 @@ def publish(follower: Follower) -> None:
 
 
 def report_positions(
-    slugs: list[str], last: dict[str, tuple[Bookmark, float]] | None = None
+    slugs: list[str],
+    last: dict[str, tuple[Bookmark, float]] | None = None,
+    *,
+    stopped: Sequence[str] = (),
 ) -> None:
     """Write each replica's bookmark to the catalog, for list_tenants, in one transaction.
 
     With ``last`` (what was reported when), a replica that has not moved is reported
-    again only every REPORT_EVERY_SECONDS: the catalog is shared by every node.
+    again only every REPORT_EVERY_SECONDS: the catalog is shared by every node. The
+    ``stopped`` ones are reported as not followed: no position, and when they stopped.
     """
     now = time.monotonic()
     changed = []
@@ -183,12 +269,17 @@ def report_positions(
         changed.append((slug, mark))
         if last is not None:
             last[slug] = (mark, now)
-    if not changed:
+    if not changed and not stopped:
         return
+    here = ReplicaPlacement.objects.filter(node=settings.QUIRE_NODE_ID)
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         for slug, mark in changed:
-            ReplicaPlacement.objects.filter(tenant__slug=slug, node=settings.QUIRE_NODE_ID).update(
+            here.filter(tenant__slug=slug).update(
                 epoch=mark.epoch, position=mark.position, reported_at=timezone.now()
+            )
+        if stopped:
+            here.filter(tenant__slug__in=stopped).update(
+                epoch=None, position=None, reported_at=timezone.now()
             )
 
 
@@ -206,23 +297,18 @@ def remove_generation(generation: Path) -> None:
         Path(f"{generation}{suffix}").unlink(missing_ok=True)
 
 
-def remove_replica(slug: str) -> None:
-    """Delete a workspace's replica from this node: the link and every generation."""
-    replica_path(slug).unlink(missing_ok=True)
-    for generation in generations(slug):
-        remove_generation(generation)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a follower: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop followers: SIGTERM to all, then SIGKILL to those that linger."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _die_with_parent() -> None:
