@@ -1,4 +1,4 @@
-"""An e-mail backend that keeps subjects on one line, whatever the names in them hold."""
+"""E-mail: sent by the job worker (never in a request), subjects kept on one line."""
 
 from __future__ import annotations
 
@@ -6,10 +6,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
 from apps.core.validators import one_line
+from apps.jobs.queue import job_enqueue, workspace_task
+
+
+def mail_enqueue(*, subject: str, body: str, to: list[str], html_body: str = "") -> None:
+    """Queue an e-mail from the current workspace; the worker sends it after the commit.
+
+    No page waits for the mail server. A failed send is retried with backoff, then
+    shows in ``failed_jobs`` for operators.
+    """
+    job_enqueue(email_send, subject=one_line(subject), body=body, to=to, html_body=html_body)
+
+
+@workspace_task
+def email_send(*, subject: str, body: str, to: list[str], html_body: str = "") -> None:
+    """Send one queued e-mail; an error fails this attempt (the worker retries)."""
+    message = EmailMultiAlternatives(subject=subject, body=body, to=to)
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
+    message.send()
 
 
 class OneLineSubjectBackend(BaseEmailBackend):
