@@ -16,7 +16,7 @@ from apps.tenancy.databases import (
 )
 from apps.tenancy.models import ReplicaPlacement
 from tests.conftest import host
-from tests.tenancy.test_replica_reads import Primary, digest
+from tests.tenancy.test_replica_reads import Primary, digest, signed
 from tests.tenancy.test_replica_reads import primary as primary
 from tests.tenancy.test_replica_reads import replica_node as replica_node
 
@@ -53,9 +53,28 @@ def test_a_garbage_bookmark_header_is_ignored(replica_node):
     assert served_by_replica(response)
 
 
-@pytest.mark.parametrize("forged", ["999999999.1", "0.999999999999999999"])
-def test_a_bookmark_from_the_future_is_sent_to_the_primary_never_a_500(replica_node, forged):
+@pytest.mark.parametrize("forged", ["999999999.1", "0.999999999999999999", "0.5:forged-mac"])
+def test_a_forged_bookmark_from_the_future_makes_no_read_wait(replica_node, settings, forged):
+    settings.QUIRE_REPLICA_WAIT_MS = 60_000  # were it believed: a minute's wait, then home
     replica_node.cookies["quire_bookmark"] = forged
+    response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=forged)
+    assert response.status_code == 200
+    assert served_by_replica(response)
+
+
+def test_another_workspaces_bookmark_means_nothing_here(replica_node, settings, make_tenant):
+    settings.QUIRE_REPLICA_WAIT_MS = 60_000
+    other = make_tenant("beta")
+    reached = bookmark_of(replica_path("acme"))
+    foreign = signed(Bookmark(reached.epoch, reached.position + 10**6), slug=other.slug)
+    replica_node.cookies["quire_bookmark"] = foreign
+    response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=foreign)
+    assert served_by_replica(response)
+
+
+def test_a_signed_bookmark_from_the_future_is_sent_to_the_primary_never_a_500(replica_node):
+    reached = bookmark_of(replica_path("acme"))
+    replica_node.cookies["quire_bookmark"] = signed(Bookmark(reached.epoch + 10**6, 1))
     response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert response.content == b"served by the primary"
     assert Primary.seen == ["GET /"]
@@ -70,7 +89,7 @@ def test_a_bookmark_of_an_older_epoch_is_reached_whatever_its_position(replica_n
         raw.commit()
         raw.close()
         older = Bookmark(0, 10**12)
-    replica_node.cookies["quire_bookmark"] = str(older)
+    replica_node.cookies["quire_bookmark"] = signed(older)
     response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert served_by_replica(response)
 
@@ -87,7 +106,7 @@ def test_head_is_served_by_the_replica_without_a_body(replica_node):
 def test_head_with_an_unreached_bookmark_goes_to_the_primary(replica_node, monkeypatch):
     monkeypatch.setattr(Primary, "do_HEAD", Primary.do_GET, raising=False)
     reached = bookmark_of(replica_path("acme"))
-    replica_node.cookies["quire_bookmark"] = f"{reached.epoch}.{reached.position + 1}"
+    replica_node.cookies["quire_bookmark"] = signed(Bookmark(reached.epoch, reached.position + 1))
     response = replica_node.head("/", HTTP_HOST=host("acme"))
     assert response.status_code == 200
     assert Primary.seen == ["HEAD /"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,7 +17,7 @@ from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
 from apps.tenancy import work
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.bookmarks import Bookmark, bookmark_of, sign
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     copy_database,
@@ -26,7 +28,7 @@ from apps.tenancy.databases import (
 )
 from apps.tenancy.exceptions import ReplicaReadOnly
 from apps.tenancy.models import Tenant
-from apps.tenancy.replicas import tenant_replica_place
+from apps.tenancy.replicas import heartbeat, read_marker, tenant_replica_place
 from tests.conftest import admin_email, host
 
 
@@ -83,7 +85,13 @@ def replica_node(make_tenant, sign_in, settings, primary):
     settings.QUIRE_NODE_ID = "node-2"
     tenant_replica_place(tenant=tenant, node="node-2")
     copy_database(database_path("acme"), replica_path("acme"))  # what the follower keeps
+    heartbeat("acme").touch()  # as the supervisor does while the follower runs
     return client
+
+
+def signed(mark: Bookmark, slug: str = "acme") -> str:
+    """Return a bookmark as the workspace hands it out (signed for it)."""
+    return sign(mark, tenant_id=Tenant.objects.get(slug=slug).pk)
 
 
 def digest(path) -> str:
@@ -110,9 +118,9 @@ def test_a_write_goes_to_the_primary(replica_node):
 def test_a_read_after_ones_own_write_waits_for_the_replica_or_goes_home(replica_node):
     reached = bookmark_of(replica_path("acme"))
     ahead = Bookmark(reached.epoch, reached.position + 1)
-    replica_node.cookies["quire_bookmark"] = str(reached)
+    replica_node.cookies["quire_bookmark"] = signed(reached)
     assert replica_node.get("/", HTTP_HOST=host("acme"))["X-Quire-Served-By"] == "node-2 replica"
-    replica_node.cookies["quire_bookmark"] = str(ahead)  # a write the replica has not got
+    replica_node.cookies["quire_bookmark"] = signed(ahead)  # a write the replica has not got
     response = replica_node.get("/", HTTP_HOST=host("acme"))
     assert response.content == b"served by the primary"
     assert Primary.seen == ["GET /"]
@@ -120,7 +128,7 @@ def test_a_read_after_ones_own_write_waits_for_the_replica_or_goes_home(replica_
 
 def test_an_api_client_bookmark_header_counts_too(replica_node):
     reached = bookmark_of(replica_path("acme"))
-    ahead = f"{reached.epoch}.{reached.position + 5}"
+    ahead = signed(Bookmark(reached.epoch, reached.position + 5))
     response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=ahead)
     assert response.content == b"served by the primary"
 
@@ -166,3 +174,30 @@ def test_with_the_primary_down_writes_are_refused_and_reads_say_read_only(replic
     assert page["X-Quire-Served-By"] == "node-2 replica"
     assert b"read-only for the moment" in page.content
     assert b"Replicated post" in page.content
+
+
+def test_a_replica_whose_follower_stopped_reporting_is_not_served_and_the_read_wakes_it(
+    replica_node, settings
+):
+    settings.QUIRE_REPLICA_HEARTBEAT_SECONDS = 5
+    stale = time.time() - 6
+    os.utime(heartbeat("acme"), (stale, stale))
+    read_marker("acme").unlink(missing_ok=True)
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response.content == b"served by the primary"
+    assert read_marker("acme").is_file()  # the supervisor starts a follower
+    heartbeat("acme").unlink()  # a follower never started, or stopped for idleness
+    assert replica_node.get("/", HTTP_HOST=host("acme")).content == b"served by the primary"
+    heartbeat("acme").touch()  # the follower is live again
+    response = replica_node.get("/", HTTP_HOST=host("acme"))
+    assert response["X-Quire-Served-By"] == "node-2 replica"
+    assert Primary.seen == ["GET /", "GET /"]
+
+
+def test_a_read_is_noted_at_most_every_few_seconds_per_process(replica_node, settings):
+    settings.QUIRE_REPLICA_READ_MARK_SECONDS = 3600
+    replica_node.get("/", HTTP_HOST=host("acme"))
+    noted = read_marker("acme").stat().st_mtime
+    os.utime(read_marker("acme"), (noted - 100, noted - 100))
+    replica_node.get("/", HTTP_HOST=host("acme"))
+    assert read_marker("acme").stat().st_mtime == noted - 100  # not touched again

@@ -14,7 +14,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.tenancy.bookmarks import bookmark_of
+from apps.tenancy.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     copy_database,
@@ -27,7 +27,7 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_backup, tenant_restore
 from apps.tenancy.supervisor import report_positions
 from tests.conftest import admin_email, host
-from tests.tenancy.test_replica_reads import Primary
+from tests.tenancy.test_replica_reads import Primary, signed
 from tests.tenancy.test_replica_reads import primary as primary
 from tests.tenancy.test_replica_reads import replica_node as replica_node
 
@@ -114,8 +114,8 @@ def test_a_newer_bookmark_header_is_not_hidden_by_an_older_cookie(replica_node):
     """middleware.py:171 takes the cookie OR the header: the cookie wins even when the
     header (an API client's last write) is ahead of the replica, so the read is stale."""
     reached = bookmark_of(replica_path("acme"))
-    replica_node.cookies["quire_bookmark"] = str(reached)
-    ahead = f"{reached.epoch}.{reached.position + 1}"
+    replica_node.cookies["quire_bookmark"] = signed(reached)
+    ahead = signed(Bookmark(reached.epoch, reached.position + 1))
     response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_BOOKMARK=ahead)
     assert Primary.seen == ["GET /"]
     assert response.content == b"served by the primary"
