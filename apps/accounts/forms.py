@@ -4,8 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.contrib.auth.forms import PasswordResetForm
+from django.template.loader import render_to_string
 
 from apps.accounts.models import User
+from apps.core.mail import mail_enqueue
 from apps.core.validators import validate_one_line
 
 
@@ -40,3 +43,26 @@ class AcceptInvitationForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's password reset form; the e-mail goes through the job queue."""
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        html = (
+            render_to_string(html_email_template_name, context) if html_email_template_name else ""
+        )
+        mail_enqueue(
+            subject=render_to_string(subject_template_name, context),
+            body=render_to_string(email_template_name, context),
+            to=[to_email],
+            html_body=html,
+        )

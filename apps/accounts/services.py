@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import signing
-from django.core.mail import send_mail
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Invitation, User
+from apps.core.mail import mail_enqueue
 from apps.core.validators import one_line
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
@@ -81,8 +80,8 @@ def invitation_create(
 ) -> Invitation:
     """Invite someone by e-mail; the message carries a single-use link valid 7 days.
 
-    The checks, the row and the e-mail are one transaction: if the message cannot be
-    sent, no invitation is left behind (the wait is bounded by EMAIL_TIMEOUT).
+    The e-mail is queued once the invitation is committed (a rollback sends nothing);
+    the worker sends it and retries a failed send, so no page waits for the mail server.
     """
     email = email.strip().lower()
     if User.objects.filter(email=email).exists():
@@ -98,21 +97,15 @@ def invitation_create(
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
     workspace = one_line(require_current_tenant().name)
-    try:
-        send_mail(
-            subject=f"{invited_by} invited you to {workspace} on Quire",
-            message=(
-                f"{invited_by} invited you to join {workspace}.\n\n"
-                f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
-                f"{accept_url(token)}\n"
-            ),
-            from_email=None,
-            recipient_list=[email],
-        )
-    except (smtplib.SMTPException, OSError) as exc:
-        raise MemberError(
-            f"The invitation e-mail could not be sent ({exc}); nothing was saved. Try again."
-        ) from exc
+    mail_enqueue(
+        subject=f"{invited_by} invited you to {workspace} on Quire",
+        body=(
+            f"{invited_by} invited you to join {workspace}.\n\n"
+            f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
+            f"{accept_url(token)}\n"
+        ),
+        to=[email],
+    )
     return invitation
 
 

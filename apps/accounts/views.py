@@ -15,7 +15,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
-from apps.accounts.forms import AcceptInvitationForm, InviteForm, RoleForm
+from apps.accounts.forms import (
+    AcceptInvitationForm,
+    InviteForm,
+    QueuedPasswordResetForm,
+    RoleForm,
+)
 from apps.accounts.models import User
 from apps.accounts.ratelimit import mail_allowed, too_many_emails
 from apps.accounts.selectors import invitation_get, invitation_pending_list, member_get, member_list
@@ -35,6 +40,7 @@ from apps.tenancy.context import require_current_tenant
 from apps.tenancy.urls import tenant_url
 
 BACKEND = "apps.accounts.ratelimit.SignInThrottleBackend"
+INVITE_LINK_KEY = "quire.invite_link"
 
 
 def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -69,6 +75,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     built from the QUIRE_URL_* settings rather than the request's Host."""
 
     template_name = "accounts/password_form.html"
+    form_class = QueuedPasswordResetForm
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
@@ -103,25 +110,35 @@ def members(request: HttpRequest) -> HttpResponse:
     """List members and pending invitations; invite someone."""
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        links: list[str] = []
+
+        def accept_url(token: str) -> str:
+            path = reverse("accounts:invitation", args=[token])
+            links.append(tenant_url(require_current_tenant().slug, path))
+            return links[-1]
+
         try:
-            invitation_create(
+            invitation = invitation_create(
                 invited_by=cast(User, request.user),
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
-                accept_url=lambda token: tenant_url(
-                    require_current_tenant().slug, reverse("accounts:invitation", args=[token])
-                ),
+                accept_url=accept_url,
             )
         except MemberError as exc:
             form.add_error("email", str(exc))
         else:
-            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            # Shown once on the next page, so the admin can pass it on if the e-mail fails.
+            request.session[INVITE_LINK_KEY] = {"email": invitation.email, "link": links[-1]}
+            messages.success(
+                request, f"Invitation saved; the e-mail to {invitation.email} is on its way."
+            )
             return redirect("accounts:members")
     context = {
         "members": member_list(),
         "invitations": invitation_pending_list(),
         "form": form,
         "roles": User.Role.choices,
+        "invite_link": request.session.pop(INVITE_LINK_KEY, None),
     }
     return render(request, "accounts/members.html", context)
 
