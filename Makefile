@@ -15,6 +15,8 @@ run: setup
 	$(MANAGE) migrate --no-input
 	$(MANAGE) demo_workspace
 	@echo "Serving on http://localhost:8000 (workspaces at http://<slug>.localhost:8000)"
+	@$(MANAGE) run_jobs & JOBS=$$!; \
+	trap 'kill $$JOBS 2>/dev/null; wait $$JOBS' EXIT INT TERM; \
 	$(MANAGE) runserver 127.0.0.1:8000
 
 # Production settings on this machine, over plain HTTP: DEBUG off, collected and compressed
@@ -28,12 +30,14 @@ serve: setup
 	$(SERVE_ENV) $(MANAGE) migrate --no-input
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input -v0
 	$(SERVE_ENV) $(MANAGE) demo_workspace
+	@$(SERVE_ENV) $(MANAGE) run_jobs & JOBS=$$!; \
+	trap 'kill $$JOBS 2>/dev/null; wait $$JOBS' EXIT INT TERM; \
 	$(SERVE_ENV) $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 # make serve, plus Litestream replicating every database (QUIRE_REPLICA_* settings; a
 # folder by default) and the replica supervisor keeping the read replicas placed on this
-# node current. Ctrl-C stops gunicorn, Litestream (which syncs before it exits) and the
-# supervisor (which stops its followers).
+# node current. Ctrl-C stops gunicorn, Litestream (which syncs before it exits), the
+# supervisor (which stops its followers) and the job worker.
 LITESTREAM_CONFIG := tenants_data/.litestream.yml
 
 serve-replicated: setup
@@ -44,7 +48,8 @@ serve-replicated: setup
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) litestream_config -o $(LITESTREAM_CONFIG)
 	@env -u AWS_CA_BUNDLE $(BIN)/litestream replicate -config $(LITESTREAM_CONFIG) & LITESTREAM=$$!; \
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) replica_supervisor & SUPERVISOR=$$!; \
-	trap 'kill $$LITESTREAM $$SUPERVISOR 2>/dev/null; wait $$LITESTREAM $$SUPERVISOR' EXIT INT TERM; \
+	$(SERVE_ENV) QUIRE_REPLICATION=true $(MANAGE) run_jobs & JOBS=$$!; \
+	trap 'kill $$LITESTREAM $$SUPERVISOR $$JOBS 2>/dev/null; wait $$LITESTREAM $$SUPERVISOR $$JOBS' EXIT INT TERM; \
 	$(SERVE_ENV) QUIRE_REPLICATION=true $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 test: SYSTEM_PACKAGES := test
