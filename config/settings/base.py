@@ -143,7 +143,7 @@ SHARED_APPS = [
     "django_tasks_db",  # the job queue, one for the fleet (apps.jobs)
 ]
 # Apps without models of their own.
-PRODUCT_APPS = ["apps.core", "apps.workspace", "django_tasks", "apps.jobs"]
+PRODUCT_APPS = ["apps.core", "apps.workspace", "django_tasks", "apps.jobs", "apps.usage"]
 
 ALLOWED_HOSTS = ["." + QUIRE_BASE_DOMAIN]  # the apex and every subdomain
 
@@ -173,6 +173,7 @@ MIDDLEWARE = [
     "apps.core.middleware.PrivateCacheMiddleware",
     "apps.accounts.ratelimit.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.usage.middleware.QuotaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -203,6 +204,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenancy.middleware.read_only_notice",
+                "apps.usage.middleware.quota_notice",
             ],
         },
     },
