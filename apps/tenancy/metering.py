@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from django.http import HttpRequest, HttpResponseBase
 
-    from apps.tenancy.models import Tenant
+    from apps.tenancy.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +80,16 @@ class QuotaExceeded(ApplicationError):
         return max(1, int((self.resets_at - datetime.now(UTC)).total_seconds()))
 
 
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(COUNTERS, 0)
+
+
 @dataclass
 class _Pending:
+    """One workspace's counts not yet flushed, per day."""
+
     slug: str
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    days: dict[date, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,7 +104,7 @@ class _Quotas:
 
 
 _lock = threading.Lock()
-_pending: dict[tuple[int, date], _Pending] = {}
+_pending: dict[int, _Pending] = {}
 _quotas: dict[int, _Quotas] = {}
 _flusher: dict[str, Any] = {"pid": None, "thread": None, "stop": None}
 
@@ -127,25 +133,24 @@ def count_request(tenant: Tenant) -> None:
 
 
 def _add(tenant: Tenant, **counts: int) -> None:
-    key = (tenant.pk, datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
     with _lock:
         _ensure_flusher()
-        pending = _pending.get(key)
+        pending = _pending.get(tenant.pk)
         if pending is None:
-            pending = _pending[key] = _Pending(tenant.slug)
+            pending = _pending[tenant.pk] = _Pending(tenant.slug)
+        day = pending.days.get(today)
+        if day is None:
+            day = pending.days[today] = _zero()
         for name, value in counts.items():
-            pending.counts[name] += value
+            day[name] += value
 
 
-def pending_counts(tenant: Tenant) -> dict[str, int]:
-    """Return this process's counts for a workspace not yet flushed, all days together."""
-    total = dict.fromkeys(COUNTERS, 0)
+def pending_counts(tenant: Tenant) -> dict[date, dict[str, int]]:
+    """Return this process's counts for a workspace not yet flushed, per day."""
     with _lock:
-        for (tenant_id, _day), pending in _pending.items():
-            if tenant_id == tenant.pk:
-                for name in COUNTERS:
-                    total[name] += pending.counts[name]
-    return total
+        pending = _pending.get(tenant.pk)
+        return {day: dict(counts) for day, counts in pending.days.items()} if pending else {}
 
 
 # Flushing ------------------------------------------------------------------------------
@@ -185,29 +190,36 @@ def flush() -> int:
     return rows
 
 
-def _upsert(batch: dict[tuple[int, date], _Pending]) -> int:
+def _upsert(batch: dict[int, _Pending]) -> int:
     from apps.tenancy.models import Tenant
 
-    existing = set(
-        Tenant.objects.filter(pk__in={key[0] for key in batch}).values_list("pk", flat=True)
-    )
+    existing = set(Tenant.objects.filter(pk__in=list(batch)).values_list("pk", flat=True))
+    today = datetime.now(UTC).date()
     values = [
-        (tenant_id, day, *(pending.counts[name] for name in COUNTERS), storage_bytes(pending.slug))
-        for (tenant_id, day), pending in batch.items()
+        (
+            tenant_id,
+            day,
+            *(counts[name] for name in COUNTERS),
+            storage_bytes(pending.slug) if day == today else None,
+        )
+        for tenant_id, pending in batch.items()
         if tenant_id in existing  # a workspace purged meanwhile: its counts go with it
+        for day, counts in pending.days.items()
     ]
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.executemany(UPSERT_SQL, values)
+    connection = connections[DEFAULT_DB_ALIAS]
+    with transaction.atomic(using=DEFAULT_DB_ALIAS), connection.cursor() as cursor:
+        cursor.executemany(UPSERT_SQL, values)
     return len(values)
 
 
-def _put_back(batch: dict[tuple[int, date], _Pending]) -> None:
+def _put_back(batch: dict[int, _Pending]) -> None:
     with _lock:
-        for key, pending in batch.items():
-            kept = _pending.setdefault(key, _Pending(pending.slug))
-            for name in COUNTERS:
-                kept.counts[name] += pending.counts[name]
+        for tenant_id, pending in batch.items():
+            kept = _pending.setdefault(tenant_id, _Pending(pending.slug))
+            for day, counts in pending.days.items():
+                kept_day = kept.days.setdefault(day, _zero())
+                for name in COUNTERS:
+                    kept_day[name] += counts[name]
 
 
 def storage_bytes(slug: str) -> int | None:
@@ -357,21 +369,147 @@ def _read_quotas(tenant: Tenant, month: tuple[int, int]) -> _Quotas:
 def _pending_this_month(tenant: Tenant, kind: str) -> int:
     today = datetime.now(UTC).date()
     with _lock:
+        pending = _pending.get(tenant.pk)
+        if pending is None:
+            return 0
         return sum(
-            pending.counts[kind]
-            for (tenant_id, day), pending in _pending.items()
-            if tenant_id == tenant.pk and (day.year, day.month) == (today.year, today.month)
+            counts[kind]
+            for day, counts in pending.days.items()
+            if (day.year, day.month) == (today.year, today.month)
         )
 
 
-def _add_to_quotas(batch: dict[tuple[int, date], _Pending]) -> None:
+def _add_to_quotas(batch: dict[int, _Pending]) -> None:
     """Move flushed counts into the cached month totals, so they stay counted until reread."""
     with _lock:
-        for (tenant_id, day), pending in batch.items():
+        for tenant_id, pending in batch.items():
             quotas = _quotas.get(tenant_id)
-            if quotas is not None and quotas.month == (day.year, day.month):
-                for kind in QUOTA_KINDS:
-                    quotas.used[kind] += pending.counts[kind]
+            for day, counts in pending.days.items():
+                if quotas is not None and quotas.month == (day.year, day.month):
+                    for kind in QUOTA_KINDS:
+                        quotas.used[kind] += counts[kind]
+
+
+# Plans and reports ---------------------------------------------------------------------
+
+
+def plan_define(
+    *,
+    name: str,
+    rows_read: int | None = None,
+    rows_written: int | None = None,
+    api_calls: int | None = None,
+) -> Plan:
+    """Create or change a plan's monthly quotas (None: unlimited); every process sees it soon."""
+    from apps.tenancy.models import Plan
+
+    for value in (rows_read, rows_written, api_calls):
+        if value is not None and value < 0:
+            raise ValueError(f"A quota is a number of 0 or more, not {value}.")
+    plan, _created = Plan.objects.update_or_create(
+        name=name,
+        defaults={
+            "rows_read_per_month": rows_read,
+            "rows_written_per_month": rows_written,
+            "api_calls_per_month": api_calls,
+        },
+    )
+    forget_quotas()
+    return plan
+
+
+def tenant_set_plan(*, tenant: Tenant, plan_name: str | None) -> None:
+    """Put a workspace on a plan by name, or on none (no quotas)."""
+    from apps.tenancy.models import Plan, TenantPlan
+
+    if plan_name is None:
+        TenantPlan.objects.filter(tenant_id=tenant.pk).delete()
+    else:
+        plan = Plan.objects.filter(name=plan_name).first()
+        if plan is None:
+            known = ", ".join(Plan.objects.values_list("name", flat=True)) or "none defined"
+            raise ValueError(f"No plan named '{plan_name}' (plans: {known}).")
+        TenantPlan.objects.update_or_create(tenant_id=tenant.pk, defaults={"plan": plan})
+    forget_quotas(tenant)
+
+
+def tenant_plan(*, tenant: Tenant) -> Plan | None:
+    """Return the workspace's plan, or None (no quotas)."""
+    from apps.tenancy.models import TenantPlan
+
+    choice = TenantPlan.objects.select_related("plan").filter(tenant_id=tenant.pk).first()
+    return choice.plan if choice else None
+
+
+def usage_days(*, tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
+    """Return the last ``days`` days of a workspace's usage, oldest first, today included.
+
+    Each day: ``day`` and every counter (0 when nothing was counted), ``storage_bytes``
+    (None when not sampled that day). This process's counts not yet flushed are added.
+    """
+    from apps.tenancy.models import UsageDay
+
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    found = {
+        row["day"]: row
+        for row in UsageDay.objects.filter(tenant_id=tenant.pk, day__gte=first).values(
+            "day", *COUNTERS, "storage_bytes"
+        )
+    }
+    for day, counts in pending_counts(tenant).items():
+        row = found.setdefault(day, {"day": day, **_zero(), "storage_bytes": None})
+        for name in COUNTERS:
+            row[name] += counts[name]
+    return [
+        found.get(day, {"day": day, **_zero(), "storage_bytes": None})
+        for day in (first + timedelta(days=offset) for offset in range(days))
+    ]
+
+
+def usage_month(*, tenant: Tenant) -> dict[str, int]:
+    """Return a workspace's counts this calendar month (UTC), this process's unflushed included."""
+    from apps.tenancy.models import UsageDay
+
+    first = datetime.now(UTC).date().replace(day=1)
+    sums = UsageDay.objects.filter(tenant_id=tenant.pk, day__gte=first).aggregate(
+        **{name: Sum(name) for name in COUNTERS}
+    )
+    month = {name: int(sums[name] or 0) for name in COUNTERS}
+    for day, counts in pending_counts(tenant).items():
+        if day >= first:
+            for name in COUNTERS:
+                month[name] += counts[name]
+    return month
+
+
+def usage_summaries(*, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return, per workspace, today's and this month's counts, its plan and its quotas."""
+    from apps.tenancy.models import TenantPlan, UsageDay
+
+    today = datetime.now(UTC).date()
+    month_rows = (
+        UsageDay.objects.filter(tenant_id__in=tenant_ids, day__gte=today.replace(day=1))
+        .values("tenant_id")
+        .annotate(**{name: Sum(name) for name in COUNTERS})
+    )
+    today_rows = UsageDay.objects.filter(tenant_id__in=tenant_ids, day=today).values(
+        "tenant_id", *COUNTERS
+    )
+    summaries: dict[int, dict[str, Any]] = {
+        tenant_id: {"today": _zero(), "month": _zero(), "plan": None, "quotas": {}}
+        for tenant_id in tenant_ids
+    }
+    for row in month_rows:
+        summaries[row["tenant_id"]]["month"] = {name: int(row[name] or 0) for name in COUNTERS}
+    for row in today_rows:
+        summaries[row["tenant_id"]]["today"] = {name: row[name] for name in COUNTERS}
+    for choice in TenantPlan.objects.select_related("plan").filter(tenant_id__in=tenant_ids):
+        summaries[choice.tenant_id]["plan"] = choice.plan.name
+        summaries[choice.tenant_id]["quotas"] = {
+            kind: getattr(choice.plan, f"{kind}_per_month") for kind in QUOTA_KINDS
+        }
+    return summaries
 
 
 # Requests ------------------------------------------------------------------------------
