@@ -20,7 +20,7 @@ PASSWORD = "correct-horse-battery-9"
 # the run can find what it started, even a daemon that left its parent (PostgreSQL) or a
 # worker whose master died, and never mistakes another run's servers for its own.
 RUN_MARKER = "QUIRE_TEST_RUN"
-SERVERS = frozenset({"litestream", "gunicorn", "weed", "nginx", "postgres"})
+SERVERS = frozenset({"litestream", "gunicorn", "weed", "nginx", "postgres", "run_jobs"})
 
 
 @pytest.fixture(scope="session")
