@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -92,3 +93,21 @@ def test_a_deleted_workspace_gets_no_replica(make_tenant, nodes):
     tenant_delete(tenant=make_tenant("acme"))
     with pytest.raises(CommandError, match="'acme' is deleted; it has no data to copy"):
         run("replicate_tenant", "acme", "--on", "node-2")
+
+
+def test_list_says_whether_each_replica_is_followed(make_tenant, nodes):
+    make_tenant("acme")
+    run("replicate_tenant", "acme", "--on", "node-2", "--on", "node-3")
+    primary = listed("acme")["primary"]["position"]
+    ReplicaPlacement.objects.filter(node="node-2").update(
+        epoch=0, position=primary, reported_at=timezone.now()
+    )
+    # node-3's supervisor stopped following it (nobody read it there lately)
+    ReplicaPlacement.objects.filter(node="node-3").update(reported_at=timezone.now())
+    assert [r["following"] for r in listed("acme")["replicas"]] == [True, False]
+    text = run("list_tenants")
+    assert f"node-2 at {primary}, node-3 not following (not read lately)" in text
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ReplicaPlacement.objects.filter(node="node-2").update(reported_at=long_ago)
+    assert [r["following"] for r in listed("acme")["replicas"]] == [False, False]
+    assert "node-2 silent since" in run("list_tenants")
