@@ -172,3 +172,11 @@ def test_the_choice_ranks_by_the_latest_of_read_and_placed(settings):
     assert chosen(placed, reads, now) == {"a"}
     settings.QUIRE_REPLICA_MAX_FOLLOWERS = 5
     assert chosen(placed, reads, now) == {"a", "c"}
+
+
+def test_a_supervisor_slower_than_the_heartbeat_bound_is_refused(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.QUIRE_REPLICA_HEARTBEAT_SECONDS = 5
+    with pytest.raises(CommandError, match="too slow for QUIRE_REPLICA_HEARTBEAT_SECONDS"):
+        call_command("replica_supervisor", "--interval", "5")
