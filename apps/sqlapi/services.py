@@ -1,0 +1,123 @@
+"""Database tokens: create, revoke, and check the one a request carries."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import NoReturn
+
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+
+from apps.sqlapi.models import DatabaseToken, RefusedTokenAttempt
+from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.models import Tenant
+
+TOKEN_PREFIX = "quire_db_"  # noqa: S105 (a marker, not a secret)
+LAST_USED_EVERY = timedelta(minutes=1)  # last use is written at most this often
+MAX_EXPIRY_DAYS = 3650
+
+
+class TokenError(ApplicationError):
+    """A token cannot be created or revoked as asked."""
+
+
+class TokenRefused(ApplicationError):
+    """A request's token does not open this workspace; ``reason`` says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def token_hash(raw: str) -> str:
+    """Return the stored form of a token: its SHA-256 (tokens are 256 random bits)."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def token_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    read_only: bool,
+    expires_days: int | None = None,
+    created_by: str = "",
+) -> tuple[DatabaseToken, str]:
+    """Create a token for a workspace's database; return it and its secret (shown once)."""
+    name = name.strip()
+    if not name or len(name) > 60:
+        raise TokenError("A token needs a name of 1 to 60 characters.")
+    if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+        raise TokenError(f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days.")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
+    try:
+        token = DatabaseToken.objects.create(
+            tenant=tenant,
+            name=name,
+            token_hash=token_hash(raw),
+            prefix=raw[: len(TOKEN_PREFIX) + 4],
+            read_only=read_only,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+    except IntegrityError:
+        raise TokenError(f"The workspace already has a token named '{name}'.") from None
+    return token, raw
+
+
+def token_revoke(*, tenant: Tenant, name: str) -> DatabaseToken:
+    """Revoke a workspace's live token by name; it stops working at once."""
+    token = DatabaseToken.objects.filter(tenant=tenant, name=name, revoked_at=None).first()
+    if token is None:
+        raise TokenError(f"The workspace '{tenant.slug}' has no live token named '{name}'.")
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    return token
+
+
+def token_authenticate(*, tenant: Tenant, header: str | None) -> DatabaseToken:
+    """Return the token an Authorization header carries for this workspace.
+
+    Raise TokenRefused (and count the attempt) when it is missing, unknown, another
+    workspace's, revoked or expired.
+    """
+    scheme, _, raw = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        _refuse(tenant, "missing", "Send a database token: 'Authorization: Bearer <token>'.")
+    token = DatabaseToken.objects.filter(token_hash=token_hash(raw.strip())).first()
+    if token is None:
+        _refuse(tenant, "unknown", "The token is not valid.")
+    if token.tenant_id != tenant.pk:
+        _refuse(tenant, "foreign", "The token is not valid for this workspace.")
+    now = timezone.now()
+    if token.revoked_at is not None:
+        _refuse(tenant, "revoked", "The token was revoked.")
+    if token.expires_at is not None and token.expires_at <= now:
+        _refuse(tenant, "expired", "The token has expired.")
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
+        DatabaseToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def _refuse(tenant: Tenant, reason: str, message: str) -> NoReturn:
+    refusal_count(tenant=tenant, reason=reason)
+    raise TokenRefused(reason, message)
+
+
+def refusal_count(*, tenant: Tenant, reason: str) -> None:
+    """Count one refused request for a workspace today."""
+    day = timezone.now().date()
+    updated = RefusedTokenAttempt.objects.filter(tenant=tenant, day=day, reason=reason).update(
+        count=F("count") + 1
+    )
+    if not updated:
+        try:
+            RefusedTokenAttempt.objects.create(tenant=tenant, day=day, reason=reason, count=1)
+        except IntegrityError:  # another request created it meanwhile
+            RefusedTokenAttempt.objects.filter(tenant=tenant, day=day, reason=reason).update(
+                count=F("count") + 1
+            )

@@ -1,0 +1,265 @@
+"""What SQL sent over HTTP may reach in a workspace's file: the one place that says so.
+
+SQLite enforces it: every statement is checked by an authorizer while it is compiled
+(``sqlite3.Connection.set_authorizer``), on a connection of the API's own, never the
+app's. Nothing here parses SQL.
+
+- Tables not listed in ``TABLES`` cannot be read or written at all: sessions, password
+  hashes, invitations (their tokens sign people in), permissions, the admin log, the
+  migration ledger, Django's content types.
+- A listed table's ``hidden`` columns read as NULL (so ``SELECT *`` still works).
+- Writes: INSERT and DELETE where ``writable`` is true, UPDATE of ``writable_columns``
+  only. Members, roles and sign-in are never writable.
+- ``derived`` columns are the app's: rendered HTML and excerpts. Whatever a client puts
+  there is replaced, in the same statement, by the app's own sanitising renderer
+  (``apps.posts.markdown``), run by triggers this connection adds in its ``temp`` schema.
+- No DDL, no ATTACH (so no ``VACUUM INTO``), no ``load_extension``, and only the PRAGMAs
+  in ``PRAGMAS`` (reading, never setting, except the table-describing ones).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from apps.posts.markdown import excerpt, render_markdown
+
+OK, DENY, IGNORE = sqlite3.SQLITE_OK, sqlite3.SQLITE_DENY, sqlite3.SQLITE_IGNORE
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table a token may reach, and how."""
+
+    name: str
+    description: str
+    writable: bool = False
+    writable_columns: frozenset[str] = frozenset()
+    hidden: frozenset[str] = frozenset()
+    derived: frozenset[str] = frozenset()
+    render_sql: str = field(default="", repr=False)  # what the derived columns are set to
+
+
+POST_RENDER = (
+    "body_html = quire_render_markdown(new.body), "
+    "excerpt = quire_excerpt(quire_render_markdown(new.body))"
+)
+COMMENT_RENDER = "body_html = quire_render_markdown(new.body)"
+
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (
+        Table(
+            "posts_post",
+            "Posts: title, Markdown body, author, dates.",
+            writable=True,
+            writable_columns=frozenset({"title", "body", "author_id", "created_at", "edited_at"}),
+            derived=frozenset({"body_html", "excerpt"}),
+            render_sql=POST_RENDER,
+        ),
+        Table(
+            "posts_comment",
+            "Comments under posts, in Markdown.",
+            writable=True,
+            writable_columns=frozenset({"body", "author_id", "post_id", "created_at"}),
+            derived=frozenset({"body_html"}),
+            render_sql=COMMENT_RENDER,
+        ),
+        Table(
+            "posts_tag",
+            "Tags (lower-case names).",
+            writable=True,
+            writable_columns=frozenset({"name"}),
+        ),
+        Table(
+            "posts_post_tags",
+            "Which post carries which tag.",
+            writable=True,
+            writable_columns=frozenset({"post_id", "tag_id"}),
+        ),
+        Table(
+            "accounts_user",
+            "Members (read-only): names, e-mail, role. Password and last sign-in read as NULL.",
+            hidden=frozenset({"password", "last_login"}),
+        ),
+        Table("posts_post_fts", "Full-text index of posts (read-only; use MATCH)."),
+        Table("posts_comment_fts", "Full-text index of comments (read-only; use MATCH)."),
+        Table("quire_commit_position", "The workspace's commit position (read-only)."),
+    )
+}
+
+# PRAGMAs a token may run, only to read (``PRAGMA name`` or ``pragma_name(...)``); the
+# describing ones take a table name.
+PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_keys",
+        "data_version",
+        "user_version",
+        "schema_version",
+        "page_size",
+        "page_count",
+        "freelist_count",
+        "encoding",
+        "collation_list",
+        "function_list",
+    }
+)
+PRAGMAS_WITH_ARGUMENT = frozenset(
+    {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo"}
+) | {"foreign_key_list"}
+SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master"})
+REFUSED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile"})
+APP_FUNCTIONS = ("quire_render_markdown", "quire_excerpt")
+DDL_ACTIONS = frozenset(
+    getattr(sqlite3, name)
+    for name in dir(sqlite3)
+    if name.startswith(("SQLITE_CREATE_", "SQLITE_DROP_"))
+) | {sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_REINDEX, sqlite3.SQLITE_ANALYZE}
+
+
+def trigger_name(table: Table, event: str) -> str:
+    """Return the name of the temp trigger that derives a table's columns after an event."""
+    return f"quire_api_{table.name}_{event}"
+
+
+def render_triggers() -> list[tuple[str, str]]:
+    """Return (name, SQL) of the temp triggers that re-derive rendered columns."""
+    triggers = []
+    for table in TABLES.values():
+        if not table.render_sql:
+            continue
+        for event, when in (("insert", "INSERT"), ("update", "UPDATE OF body")):
+            name = trigger_name(table, event)
+            # Names and SQL come from the constants above.
+            head = f"CREATE TEMP TRIGGER IF NOT EXISTS {name} AFTER {when} ON main.{table.name}"
+            body = f"UPDATE {table.name} SET {table.render_sql} WHERE id = new.id"  # noqa: S608
+            sql = f"{head} BEGIN {body}; END"
+            triggers.append((name, sql))
+    return triggers
+
+
+class Authorizer:
+    """The authorizer callback of one API connection; remembers why it last refused."""
+
+    def __init__(self, *, read_only: bool, trusted_sources: frozenset[str]) -> None:
+        self.read_only = read_only
+        self.trusted_sources = trusted_sources
+        self.read_only_transaction = False  # BEGIN TRANSACTION READONLY until it ends
+        self.refusal = ""
+
+    def __call__(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
+    ) -> int:
+        if source is not None and source in self.trusted_sources:
+            return OK  # the app's own triggers (search index, rendering) do their work
+        check = self.checks.get(action)
+        if check is None:
+            return self.refuse(f"{_action_name(action)} is not allowed over the SQL API")
+        return check(self, arg1, arg2)
+
+    def refuse(self, reason: str) -> int:
+        self.refusal = reason
+        return DENY
+
+    def allow(self, arg1: str | None, arg2: str | None) -> int:
+        return OK
+
+    def read(self, table_name: str | None, column: str | None) -> int:
+        if table_name in SCHEMA_TABLES or (table_name or "").startswith("pragma_"):
+            return OK
+        table = TABLES.get(table_name or "")
+        if table is None:
+            return self.refuse(f"table {table_name} is not available over the SQL API")
+        return IGNORE if column in table.hidden else OK
+
+    def insert_or_delete(self, table_name: str | None, _arg2: str | None) -> int:
+        table = self._writable(table_name)
+        return OK if table is not None else DENY
+
+    def update(self, table_name: str | None, column: str | None) -> int:
+        table = self._writable(table_name)
+        if table is None:
+            return DENY
+        if column not in table.writable_columns:
+            return self.refuse(f"column {table_name}.{column} cannot be changed over the SQL API")
+        return OK
+
+    def function(self, _arg1: str | None, name: str | None) -> int:
+        lowered = (name or "").lower()
+        if lowered in REFUSED_FUNCTIONS or lowered in APP_FUNCTIONS:
+            return self.refuse(f"function {name}() is not allowed over the SQL API")
+        return OK
+
+    def pragma(self, name: str | None, argument: str | None) -> int:
+        lowered = (name or "").lower()
+        if lowered not in PRAGMAS:
+            return self.refuse(f"PRAGMA {name} is not allowed over the SQL API")
+        if argument is not None and lowered not in PRAGMAS_WITH_ARGUMENT:
+            return self.refuse(f"PRAGMA {name} may only be read over the SQL API")
+        return OK
+
+    def _writable(self, table_name: str | None) -> Table | None:
+        if self.read_only:
+            self.refuse("this token is read-only")
+            return None
+        if self.read_only_transaction:
+            self.refuse("this is a read-only transaction")
+            return None
+        table = TABLES.get(table_name or "")
+        if table is None or not table.writable:
+            self.refuse(f"table {table_name} cannot be written over the SQL API")
+            return None
+        return table
+
+    checks: dict[int, Callable[[Authorizer, str | None, str | None], int]] = {
+        sqlite3.SQLITE_SELECT: allow,
+        sqlite3.SQLITE_RECURSIVE: allow,
+        sqlite3.SQLITE_TRANSACTION: allow,
+        sqlite3.SQLITE_SAVEPOINT: allow,
+        sqlite3.SQLITE_READ: read,
+        sqlite3.SQLITE_INSERT: insert_or_delete,
+        sqlite3.SQLITE_DELETE: insert_or_delete,
+        sqlite3.SQLITE_UPDATE: update,
+        sqlite3.SQLITE_FUNCTION: function,
+        sqlite3.SQLITE_PRAGMA: pragma,
+    }
+
+
+def _action_name(action: int) -> str:
+    if action in DDL_ACTIONS:
+        return "changing the schema"
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return "ATTACH (and VACUUM)"
+    return "this statement"
+
+
+def prepare(connection: sqlite3.Connection, *, read_only: bool) -> Authorizer:
+    """Give a fresh API connection the app's render functions, triggers and authorizer."""
+    connection.create_function("quire_render_markdown", 1, _render, deterministic=True)
+    connection.create_function("quire_excerpt", 1, _excerpt, deterministic=True)
+    ours = []
+    if not read_only:
+        for name, sql in render_triggers():
+            connection.execute(sql)
+            ours.append(name)
+    schema = connection.execute("SELECT name FROM main.sqlite_master WHERE type = 'trigger'")
+    trusted = frozenset(ours) | {row[0] for row in schema}
+    authorizer = Authorizer(read_only=read_only, trusted_sources=trusted)
+    connection.set_authorizer(authorizer)
+    return authorizer
+
+
+def _render(source: object) -> str:
+    return render_markdown(source if isinstance(source, str) else "")
+
+
+def _excerpt(html: object) -> str:
+    return excerpt(html if isinstance(html, str) else "")
