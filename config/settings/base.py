@@ -140,6 +140,7 @@ TENANT_APPS = [
 SHARED_APPS = [
     "apps.tenancy",
     "apps.onboarding",
+    "apps.sqlapi",
     "django_tasks_db",  # the job queue, one for the fleet (apps.jobs)
 ]
 # Apps without models of their own.
@@ -176,6 +177,16 @@ MIDDLEWARE = [
     "apps.usage.middleware.QuotaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The SQL API (Hrana over HTTP, apps.sqlapi): per-request limits, and how long a stream
+# (an interactive transaction) may stay idle before it is rolled back and closed.
+SQLAPI_STATEMENT_SECONDS = env.float("QUIRE_SQLAPI_STATEMENT_SECONDS", default=2.0)
+SQLAPI_MAX_ROWS = env.int("QUIRE_SQLAPI_MAX_ROWS", default=10_000)
+SQLAPI_MAX_RESPONSE_BYTES = env.int("QUIRE_SQLAPI_MAX_RESPONSE_KB", default=8192) * 1024
+SQLAPI_MAX_BODY_BYTES = env.int("QUIRE_SQLAPI_MAX_BODY_KB", default=1024) * 1024
+SQLAPI_MAX_STATEMENTS = env.int("QUIRE_SQLAPI_MAX_STATEMENTS", default=500)
+SQLAPI_MAX_STREAMS = env.int("QUIRE_SQLAPI_MAX_STREAMS", default=8)
+SQLAPI_STREAM_IDLE_SECONDS = env.float("QUIRE_SQLAPI_STREAM_IDLE_SECONDS", default=10.0)
 
 # Request bodies. A larger body is refused with the 413 page before it is read (and by the
 # proxy: proxy_config writes the same limit); Quire takes no file uploads.
