@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("apps.posts.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.workspace.urls")),
+    path("", include("apps.sqlapi.urls")),
     path("", include("apps.usage.urls")),
     path("admin/", admin.site.urls),
 ]
