@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("apps.onboarding.urls")),
+    path("", include("apps.sqlapi.urls_public")),
 ]
 
 handler400 = "apps.core.views.bad_request"  # a body over the upload limits gets 413
