@@ -17,6 +17,9 @@ Public API (the product apps and operators use these modules and nothing else):
   ``count_rows`` (a plain sqlite3 connection's rows), ``check_quota`` raising
   ``QuotaExceeded`` (``kind``, ``limit``, ``used``, ``resets_at``, ``retry_after``),
   ``exceeded_quotas``, ``flush``; ``MeteringMiddleware`` for settings.
+- ``sqlaccess``: ``sql_connection`` (a connection of its own on a workspace's file, for
+  SQL clients send: read-only or read-write, no ATTACH), ``advance_position``,
+  ``commit_position_of``, ``file_inode``, ``same_file``.
 - ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
 - ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
