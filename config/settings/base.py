@@ -298,7 +298,16 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(project_path(env("DJANGO_CACHE_DIR", default="tenants_data/.cache"))),
         "KEY_FUNCTION": "apps.tenancy.cache.make_key",
-    }
+    },
+    # Rendered parts of workspace pages (apps.posts.pagecache), in each process's memory;
+    # their keys carry the workspace's commit position, so no write ever finds them stale.
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "quire-pages",
+        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": env.int("QUIRE_PAGE_CACHE_ENTRIES", default=2000)},
+    },
 }
 # Failed sign-ins allowed in a window, before 429: per workspace and client address, and
 # per account from addresses it never signed in from (so its owner still gets in).
