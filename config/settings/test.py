@@ -28,7 +28,13 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "KEY_FUNCTION": "apps.tenancy.cache.make_key",
-    }
+    },
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "quire-pages",
+        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "TIMEOUT": None,
+    },
 }
 # The cache outlives each test, so counts would add up over the whole run: the limits are
 # out of reach here, and the tests of rate limits set their own.
