@@ -37,6 +37,14 @@ def tenants_data_dir(settings, tmp_path: Path, template_dir: Path) -> Path:
     return settings.TENANTS_DATA_DIR
 
 
+@pytest.fixture(autouse=True)
+def fresh_page_cache() -> None:
+    """Start every test with no rendered page parts (tenant ids repeat across tests)."""
+    from django.core.cache import caches
+
+    caches["pages"].clear()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Forget tenant connections before pytest-django restores the test databases."""
