@@ -6,6 +6,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
 from django.db.models import Prefetch, QuerySet
 from django.utils.html import escape
@@ -52,7 +53,7 @@ class SearchHit:
 
 def post_list(*, tag: str | None = None, author_id: int | None = None) -> QuerySet[Post]:
     """Return the workspace's posts, newest first, optionally by tag or author."""
-    posts = Post.objects.select_related("author").prefetch_related("tags")
+    posts = Post.objects.select_related("author")
     if tag:
         posts = posts.filter(tags__name=tag)
     if author_id:
@@ -60,11 +61,40 @@ def post_list(*, tag: str | None = None, author_id: int | None = None) -> QueryS
     return posts.order_by("-created_at", "-id")
 
 
+def post_page(
+    *, tag: str | None, author_id: int | None, number: str | None, per_page: int
+) -> Page[Post]:
+    """Return one page of posts, each with ``tag_names`` (one query for the page's tags)."""
+    page = Paginator(post_list(tag=tag, author_id=author_id), per_page).get_page(number)
+    names = post_tag_names(post_ids=[post.pk for post in page])
+    for post in page:
+        post.tag_names = names.get(post.pk, [])  # type: ignore[attr-defined]
+    return page
+
+
+def post_tag_names(*, post_ids: list[int]) -> dict[int, list[str]]:
+    """Return the tag names of these posts, by name, in one query."""
+    rows = (
+        Post.tags.through.objects.filter(post_id__in=post_ids)
+        .order_by("tag__name")
+        .values_list("post_id", "tag__name")
+    )
+    names: dict[int, list[str]] = {}
+    for post_id, name in rows:
+        names.setdefault(post_id, []).append(name)
+    return names
+
+
 def post_get(*, pk: int) -> Post | None:
     """Return the post with this id in the current workspace, with its comments, or None."""
     comments = Comment.objects.select_related("author")
-    posts = post_list().prefetch_related(Prefetch("comments", queryset=comments))
+    posts = post_list().prefetch_related("tags", Prefetch("comments", queryset=comments))
     return posts.filter(pk=pk).first()
+
+
+def comment_list(*, post_id: int) -> QuerySet[Comment]:
+    """Return a post's comments, oldest first, with their authors."""
+    return Comment.objects.select_related("author").filter(post_id=post_id)
 
 
 def comment_get(*, pk: int) -> Comment | None:
@@ -72,9 +102,13 @@ def comment_get(*, pk: int) -> Comment | None:
     return Comment.objects.select_related("post").filter(pk=pk).first()
 
 
-def tag_list() -> QuerySet[Tag]:
-    """Return the tags in use, by name."""
-    return Tag.objects.filter(posts__isnull=False).distinct().order_by("name")
+def tag_list() -> list[str]:
+    """Return the names of the tags in use, by name."""
+    return list(
+        Tag.objects.filter(posts__isnull=False).distinct().order_by("name").values_list(
+            "name", flat=True
+        )
+    )
 
 
 def search(*, text: str, limit: int = 50) -> list[SearchHit]:

@@ -1,23 +1,25 @@
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.accounts.models import User
+from apps.posts import pagecache
 from apps.posts.forms import CommentForm, PostForm, SearchForm
 from apps.posts.models import Post
 from apps.posts.selectors import (
     SearchSyntaxError,
     comment_get,
+    comment_list,
     post_get,
-    post_list,
+    post_page,
     search,
     tag_list,
 )
@@ -49,14 +51,21 @@ def found(post: Post | None) -> Post:
 def post_index(request: HttpRequest) -> HttpResponse:
     """List posts, newest first, optionally by tag or author."""
     tag = request.GET.get("tag") or None
-    author_id = request.GET.get("author")
-    author = (
-        User.objects.filter(pk=author_id).first() if author_id and author_id.isdigit() else None
+    author_text = request.GET.get("author") or ""
+    author_id = int(author_text) if author_text.isdigit() and len(author_text) < 19 else None
+    number = request.GET.get("page")
+
+    def context() -> dict[str, Any]:
+        author = User.objects.filter(pk=author_id).first() if author_id else None
+        page = post_page(
+            tag=tag, author_id=author.pk if author else None, number=number, per_page=PAGE_SIZE
+        )
+        return {"page": page, "tag": tag, "author": author, "tags": tag_list()}
+
+    body = pagecache.fragment(
+        request, "posts", (tag, author_id, number), "posts/parts/list.html", context
     )
-    posts = post_list(tag=tag, author_id=author.pk if author else None)
-    page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "tag": tag, "author": author, "tags": tag_list()}
-    return render(request, "posts/list.html", context)
+    return render(request, "posts/list.html", {"body": body})
 
 
 @login_required
@@ -73,22 +82,49 @@ def post_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a post and its comments; take a new comment."""
-    post = found(post_get(pk=pk))
     form = CommentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        post = found(post_get(pk=pk))
         comment_create(post=post, author=member(request), body=form.cleaned_data["body"])
         messages.success(request, "Comment added.")
         return redirect("posts:detail", pk=post.pk)
+    article = pagecache.cached(request, "post", (pk,), lambda: _article(pk))
+    if not article:
+        raise Http404("No such post in this workspace.")
     user = member(request)
+    viewer = "admin" if user.is_workspace_admin else user.pk
     context = {
-        "post": post,
+        "post_id": pk,
+        "title": article["title"],
+        "article": mark_safe(article["html"]),  # noqa: S308 (rendered by parts/post.html)
+        "can_change": can_change(user=user, author_id=article["author_id"]),
+        "comments": pagecache.fragment(
+            request,
+            "comments",
+            (pk, viewer),
+            "posts/parts/comments.html",
+            lambda: _comments(pk, user),
+        ),
         "form": form,
-        "can_change": can_change(user=user, author_id=post.author_id),
-        "deletable_comments": {
-            c.pk for c in post.comments.all() if can_change(user=user, author_id=c.author_id)
-        },
     }
     return render(request, "posts/detail.html", context)
+
+
+def _article(pk: int) -> dict[str, Any] | bool:
+    """Return the post's title, author and rendered article; False if there is no such post."""
+    post = post_get(pk=pk)
+    if post is None:
+        return False
+    tags = [tag.name for tag in post.tags.all()]
+    html = pagecache.render("posts/parts/post.html", {"post": post, "tags": tags})
+    return {"title": post.title, "author_id": post.author_id, "html": html}
+
+
+def _comments(pk: int, user: User) -> dict[str, Any]:
+    """Return the context of a post's comments as this viewer sees them."""
+    comments = list(comment_list(post_id=pk))
+    deletable = {c.pk for c in comments if can_change(user=user, author_id=c.author_id)}
+    return {"comments": comments, "deletable": deletable}
 
 
 @login_required
@@ -143,12 +179,17 @@ def search_view(request: HttpRequest) -> HttpResponse:
     """Search posts and comments."""
     form = SearchForm(request.GET or None)
     text = form.cleaned_data["q"] if form.is_valid() else ""
+    body = pagecache.fragment(
+        request, "search", (text,), "posts/parts/search.html", lambda: _search(text)
+    )
+    return render(request, "posts/search.html", {"q": text, "body": body})
+
+
+def _search(text: str) -> dict[str, Any]:
     hits, error = [], None
     if text:
         try:
             hits = search(text=text)
         except SearchSyntaxError as exc:
             error = str(exc)
-    return render(
-        request, "posts/search.html", {"form": form, "q": text, "hits": hits, "error": error}
-    )
+    return {"q": text, "hits": hits, "error": error}
