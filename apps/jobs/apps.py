@@ -11,5 +11,7 @@ class JobsConfig(AppConfig):
         from django.contrib import admin
         from django_tasks_db.models import DBTaskResult
 
+        from apps.jobs import checks  # noqa: F401  (registers the system checks)
+
         if admin.site.is_registered(DBTaskResult):
             admin.site.unregister(DBTaskResult)
