@@ -14,6 +14,8 @@ import math
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from apps.tenancy.sqlaccess import advance_position, commit_position_of
 
 INT64 = (-(2**63), 2**63 - 1)
 MAX_STORED_SQL = 150
+MAX_DESCRIBED_PARAMS = 999
 PROGRESS_STEPS = 1000
 READ_TRANSACTION = re.compile(r"\s*BEGIN\s+(DEFERRED\s+)?TRANSACTION\s+READONLY\s*;?\s*", re.I)
 
@@ -269,7 +272,8 @@ class Session:
         wrote = connection.total_changes != before
         if connection.in_transaction:
             if wrote and self.advanced_to is None:
-                self.advanced_to = advance_position(connection)
+                with self._engine():
+                    self.advanced_to = advance_position(connection)
             return
         self._read_only_transaction(False)
         if self.advanced_to is not None:  # the transaction that wrote just ended
@@ -277,7 +281,21 @@ class Session:
                 self.committed = self.advanced_to
             self.advanced_to = None
         elif wrote:  # an autocommit write, committed by now
-            self.committed = advance_position(connection) or self.committed
+            with self._engine():
+                self.committed = advance_position(connection) or self.committed
+
+    @contextmanager
+    def _engine(self) -> Iterator[None]:
+        """Run the engine's own statements without the client's authorizer.
+
+        Setting an authorizer (or none) expires every compiled statement, so the engine's
+        statements, compiled here, are authorized anew if a client ever sends their text.
+        """
+        self.connection.set_authorizer(None)
+        try:
+            yield
+        finally:
+            self.connection.set_authorizer(self.authorizer)
 
     def _read_only_transaction(self, on: bool) -> None:
         if self.authorizer.read_only_transaction != on:
@@ -366,7 +384,7 @@ class Session:
         budget.take_statement()
         self.authorizer.refusal = ""
         try:
-            program = self.connection.execute(f"EXPLAIN {sql}").fetchall()
+            program, bindings = self._explain(sql)
         except sqlite3.Error as exc:
             raise self._sql_error(exc, budget) from None
         params: dict[int, str | None] = {}
@@ -379,21 +397,42 @@ class Session:
                 readonly = False
         return {
             "params": [{"name": params[index]} for index in sorted(params)],
-            "cols": self._describe_columns(sql, len(params)),
+            "cols": self._describe_columns(sql, bindings),
             "is_explain": sql.lstrip().upper().startswith("EXPLAIN"),
             "is_readonly": readonly,
         }
 
-    def _describe_columns(self, sql: str, param_count: int) -> list[dict[str, Any]]:
+    def _explain(self, sql: str) -> tuple[list[Any], Any]:
+        """Return a statement's program (EXPLAIN) and NULL bindings that fit it.
+
+        sqlite3 wants as many bindings as the statement has parameters: named ones take
+        NULL from a mapping; for anonymous ones, SQLite is asked with one more each time.
+        """
+        bindings: Any = _Nulls()
+        for count in range(MAX_DESCRIBED_PARAMS + 1):
+            try:
+                return self.connection.execute(f"EXPLAIN {sql}", bindings).fetchall(), bindings
+            except sqlite3.ProgrammingError:
+                bindings = (None,) * (count + 1)
+        raise ProtocolError(f"A statement may have at most {MAX_DESCRIBED_PARAMS} parameters.")
+
+    def _describe_columns(self, sql: str, bindings: Any) -> list[dict[str, Any]]:
         """Return the result columns of a read-only query by running it with no rows."""
         try:
             cursor = self.connection.execute(
                 f"SELECT * FROM ({sql}) LIMIT 0",  # noqa: S608 (checked by the authorizer)
-                (None,) * param_count,
+                bindings,
             )
         except (sqlite3.Error, sqlite3.Warning):
             return []
         return [{"name": column[0], "decltype": None} for column in cursor.description or ()]
+
+
+class _Nulls(dict[str, None]):
+    """Bindings that give NULL to every named parameter."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def statement_params(stmt: dict[str, Any]) -> Any:

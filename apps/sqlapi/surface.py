@@ -166,7 +166,7 @@ class Authorizer:
         return check(self, arg1, arg2)
 
     def refuse(self, reason: str) -> int:
-        self.refusal = reason
+        self.refusal = self.refusal or reason  # the first reason is the one to tell
         return DENY
 
     def allow(self, arg1: str | None, arg2: str | None) -> int:
