@@ -108,7 +108,8 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
         # Usage metering (apps.tenancy.metering): rows since the last take_rows().
         self.rows_read = 0
-        self.rows_written = 0
+        self.changes_taken = 0  # sqlite3_total_changes when rows written were last taken
+        self.position_changes = 0  # of those, the commit position's own row
         self.metered = bool(settings.QUIRE_USAGE_METERING)
         self.execute_wrappers.append(self._around_query)
 
@@ -118,6 +119,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         connection = super().get_new_connection(conn_params)
         try:
             self.opened_inode = os.stat(self.tenant_path).st_ino
+            self.changes_taken, self.position_changes = connection.total_changes, 0
             self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
             self.advance_sql = self._read_schema(connection)
@@ -188,6 +190,22 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.changes_at_begin = self.advanced_to = None
         super()._rollback()  # type: ignore[misc]
 
+    def take_rows(self) -> tuple[int, int]:
+        """Return the rows read and written since last asked (the position's row left out).
+
+        Rows written are SQLite's own count of rows inserted, updated or deleted on this
+        connection (``total_changes``, triggers included). SQLite adds a statement's
+        changes when it finishes, which for ``INSERT ... RETURNING`` is after its rows
+        are fetched, so the count is taken here rather than around each statement.
+        """
+        read, self.rows_read = self.rows_read, 0
+        if self.connection is None:
+            return read, 0
+        total = self.connection.total_changes
+        written = total - self.changes_taken - self.position_changes
+        self.changes_taken, self.position_changes = total, 0
+        return read, max(0, written)
+
     def take_commit(self) -> tuple[int, int] | None:
         """Return (epoch, position) of the last commit not yet told to anyone, and forget it."""
         commit, self.unsent_commit = self.unsent_commit, None
@@ -203,6 +221,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
                 row = cursor.fetchone()
                 cursor.close()
             self.advanced_to = (int(row[0]), int(row[1]))
+            self.position_changes += 1
 
     def _committed(self) -> None:
         if self.advanced_to is not None:
@@ -217,12 +236,9 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         autocommit = not self.in_atomic_block and not self.connection.in_transaction
         before = self.connection.total_changes
         result = execute(sql, params, many, context)
-        changed = self.connection.total_changes - before
-        if changed:
-            self.rows_written += changed
-            if autocommit:
-                self._advance_position()
-                self._committed()
+        if autocommit and self.connection.total_changes != before:
+            self._advance_position()
+            self._committed()
         return result
 
     def _past_deadline(self) -> int:
@@ -676,9 +692,8 @@ def take_rows(slug: str) -> tuple[int, int]:
     opened = _opened_aliases()
     for alias in (ALIAS_PREFIX + slug, replica_alias(slug)):
         if alias in opened:
-            wrapper = cast(TenantDatabaseWrapper, connections[alias])
-            read, written = read + wrapper.rows_read, written + wrapper.rows_written
-            wrapper.rows_read = wrapper.rows_written = 0
+            rows = cast(TenantDatabaseWrapper, connections[alias]).take_rows()
+            read, written = read + rows[0], written + rows[1]
     return read, written
 
 
