@@ -146,6 +146,12 @@ def _add(tenant: Tenant, **counts: int) -> None:
             day[name] += value
 
 
+def discard_pending() -> None:
+    """Forget this process's unflushed counts (tests; a process that must not report)."""
+    with _lock:
+        _pending.clear()
+
+
 def pending_counts(tenant: Tenant) -> dict[date, dict[str, int]]:
     """Return this process's counts for a workspace not yet flushed, per day."""
     with _lock:
@@ -393,6 +399,10 @@ def _add_to_quotas(batch: dict[int, _Pending]) -> None:
 # Plans and reports ---------------------------------------------------------------------
 
 
+class PlanError(ApplicationError):
+    """A plan cannot be defined or assigned as asked (unknown name, negative quota)."""
+
+
 def plan_define(
     *,
     name: str,
@@ -405,7 +415,7 @@ def plan_define(
 
     for value in (rows_read, rows_written, api_calls):
         if value is not None and value < 0:
-            raise ValueError(f"A quota is a number of 0 or more, not {value}.")
+            raise PlanError(f"A quota is a number of 0 or more, not {value}.")
     plan, _created = Plan.objects.update_or_create(
         name=name,
         defaults={
@@ -428,7 +438,7 @@ def tenant_set_plan(*, tenant: Tenant, plan_name: str | None) -> None:
         plan = Plan.objects.filter(name=plan_name).first()
         if plan is None:
             known = ", ".join(Plan.objects.values_list("name", flat=True)) or "none defined"
-            raise ValueError(f"No plan named '{plan_name}' (plans: {known}).")
+            raise PlanError(f"No plan named '{plan_name}' (plans: {known}).")
         TenantPlan.objects.update_or_create(tenant_id=tenant.pk, defaults={"plan": plan})
     forget_quotas(tenant)
 
