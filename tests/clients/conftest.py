@@ -1,8 +1,10 @@
 """One real Quire server for the client tests: gunicorn on 127.0.0.1, the demo workspace,
 and a read-write and a read-only token from `manage.py db_token demo --json`.
 
-The clients get the workspace's database URL exactly as `db_token` prints it; the server
-runs with QUIRE_URL_PORT set to its own port so that the URL points at it.
+The clients get the path form of the workspace's database URL exactly as `db_token` prints
+it (`path_url`, http://localhost:<port>/db/demo/: Node does not resolve *.localhost, so the
+host form http://demo.localhost:<port>/ is for browsers and curl); the server runs with
+QUIRE_URL_PORT set to its own port so that the URL points at it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class SqlServer:
     """A running server and what a client needs to reach the demo workspace's database."""
 
     port: int
-    url: str  # as `db_token --json` prints it
+    url: str  # the path_url `db_token --json` prints
     token: str
     read_only_token: str
     quire: Quire
@@ -44,7 +46,7 @@ def serving_env(port: int) -> dict[str, str]:
         "QUIRE_URL_SCHEME": "http",
         "QUIRE_URL_PORT": str(port),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "2",
+        "GUNICORN_WORKERS": "1",  # streams (batons) live in one process: see the README
         "GUNICORN_THREADS": "4",
         "GUNICORN_ACCESS_LOG": "",
     }
@@ -75,9 +77,9 @@ def sql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlServer]:
         quire.manage("demo_workspace")
         write = db_token(quire, "--name", "client tests")
         read = db_token(quire, "--name", "client tests, read-only", "--read-only")
-        assert write["url"] == read["url"]
+        assert write["path_url"] == read["path_url"] == f"http://localhost:{port}/db/demo/"
         quire.start("-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi")
         wait_until(lambda: healthy(port), what="gunicorn to answer")
-        yield SqlServer(port, write["url"], write["token"], read["token"], quire)
+        yield SqlServer(port, write["path_url"], write["token"], read["token"], quire)
     finally:
         quire.stop()

@@ -32,8 +32,9 @@ REFUSED = [
     "CREATE TABLE mine (x)",
     "SELECT session_data FROM django_session",
     "PRAGMA writable_schema = ON",
+    "UPDATE accounts_user SET role = 'admin'",
 ]
-REFUSAL = r"not allowed|not available"
+REFUSAL = r"Refused: .* over the SQL API"
 _names = itertools.count()
 
 
@@ -96,10 +97,17 @@ def test_libsql_transaction_commits_and_rolls_back(sql_server, lib) -> None:
 
 
 def test_libsql_typed_round_trip(lib) -> None:
-    assert lib.execute(ROUND_TRIP, VALUES).fetchone() == VALUES
-    assert lib.execute(TYPES, VALUES).fetchone() == ("integer", "blob", "text", "null", "real")
-    limits = lib.execute("SELECT 9223372036854775807, -9223372036854775808, x'00ff', 0.1")
-    assert limits.fetchone() == (2**63 - 1, -(2**63), b"\x00\xff", 0.1)
+    # libsql 0.1.11 binds a Python int past 32 bits as a float, on a local file too: the
+    # remote database answers exactly what the same client's local one does.
+    local = libsql.connect(":memory:")
+    for sql in (ROUND_TRIP, TYPES):
+        assert lib.execute(sql, VALUES).fetchone() == local.execute(sql, VALUES).fetchone()
+    small = (7, BYTES, TEXT, None, 3.25)
+    assert lib.execute(ROUND_TRIP, small).fetchone() == small
+    assert lib.execute(TYPES, small).fetchone() == ("integer", "blob", "text", "null", "real")
+    exact = lib.execute("SELECT CAST(? AS INTEGER), 9223372036854775807, -9223372036854775808, "
+                        "x'00ff', 0.1", (str(BIG),))  # fmt: skip
+    assert exact.fetchone() == (BIG, 2**63 - 1, -(2**63), b"\x00\xff", 0.1)
 
 
 def test_libsql_errors(sql_server) -> None:
@@ -110,7 +118,7 @@ def test_libsql_errors(sql_server) -> None:
     with pytest.raises(Exception, match="syntax error"):
         lib.execute("SELEC title FROM posts_post")
     for sql in REFUSED:
-        with pytest.raises(Exception, match=r"not allowed|not available|not authorized"):
+        with pytest.raises(Exception, match=REFUSAL):
             lib.execute(sql)
     assert lib.execute("SELECT count(*) FROM posts_post").fetchone() == (3,)  # goes on
 

@@ -133,7 +133,7 @@ test("a bad token is refused with a clear error", async () => {
   const stranger = connect({ url, authToken: "not-a-token" });
   await assert.rejects(stranger.all("SELECT 1"), (error) => {
     assert.ok(error instanceof DatabaseError);
-    assert.match(error.message, /token|unauthori[sz]ed|auth|401/i);
+    assert.match(error.message, /token is not valid/);
     return true;
   });
 });
@@ -153,10 +153,12 @@ test("refused statements are clear errors", async () => {
     "CREATE TABLE mine (x)",
     "SELECT session_data FROM django_session",
     "PRAGMA writable_schema = ON",
+    "UPDATE accounts_user SET role = 'admin'",
   ]) {
     await assert.rejects(db.all(sql), (error) => {
       assert.ok(error instanceof DatabaseError, `${sql}: ${error}`);
-      assert.ok(error.message.length > 10, `${sql}: ${error.message}`);
+      assert.equal(error.code, "SQLITE_AUTH", sql);
+      assert.match(error.message, /Refused: .* over the SQL API/, sql);
       return true;
     });
   }
