@@ -11,6 +11,8 @@ stays "running" for ever. This worker adds both:
   its attempts (a job that kills its worker every time must not loop for ever).
 
 Attempts are the job's ``worker_ids``: django-tasks adds one each time a worker claims it.
+A job that succeeded keeps its workspace and outcome, not its arguments: an e-mail's body
+holds invitation and password-reset links, which have no business waiting in the catalog.
 """
 
 from __future__ import annotations
@@ -76,6 +78,14 @@ def job_schedule_retry(*, job: DBTaskResult) -> bool:
     return True
 
 
+def job_forget_arguments(*, job: DBTaskResult) -> None:
+    """Keep a finished job's workspace but not its arguments (an e-mail's links sign in)."""
+    args = job.args_kwargs.get("args", [])
+    DBTaskResult.objects.filter(pk=job.pk, status=TaskResultStatus.SUCCESSFUL).update(
+        args_kwargs={"args": args, "kwargs": {}}
+    )
+
+
 def jobs_reclaim(*, queue_names: list[str]) -> int:
     """Queue again the jobs of these queues whose worker died while running them."""
     cutoff = timezone.now() - timedelta(seconds=settings.QUIRE_JOB_LEASE_SECONDS)
@@ -134,6 +144,8 @@ class Worker(DatabaseWorker):
         super().run_task(db_task_result)
         if db_task_result.status == TaskResultStatus.FAILED:
             job_schedule_retry(job=db_task_result)
+        elif db_task_result.status == TaskResultStatus.SUCCESSFUL:
+            job_forget_arguments(job=db_task_result)
 
     def reclaim(self) -> None:
         """Queue again this node's jobs whose worker died; a locked catalog waits a turn."""
