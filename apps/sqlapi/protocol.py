@@ -216,10 +216,9 @@ class Session:
         connection = self.connection
         before = connection.total_changes
         started = time.perf_counter()
-        self.authorizer.refusal = ""
         self.deadline = time.monotonic() + budget.limits.statement_seconds
         try:
-            cursor = connection.execute(sql, params)
+            cursor = self._compile_and_run(sql, params)
             cols = [{"name": column[0], "decltype": None} for column in cursor.description or ()]
             rows = self._fetch(cursor, want_rows, budget)
         except sqlite3.Error as exc:
@@ -240,6 +239,11 @@ class Session:
             "rows_written": connection.total_changes - before,
             "query_duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+
+    def _compile_and_run(self, sql: str, params: Any) -> sqlite3.Cursor:
+        """Run a client's statement: every part of it the authorizer checks first."""
+        self.authorizer.compiling()
+        return self.connection.execute(sql, params)
 
     def _fetch(self, cursor: sqlite3.Cursor, want_rows: bool, budget: Budget) -> list[Any]:
         rows: list[Any] = []
@@ -277,7 +281,9 @@ class Session:
             return
         self._read_only_transaction(False)
         if self.advanced_to is not None:  # the transaction that wrote just ended
-            if commit_position_of(connection) == self.advanced_to:
+            with self._engine():
+                position = commit_position_of(connection)
+            if position == self.advanced_to:
                 self.committed = self.advanced_to
             self.advanced_to = None
         elif wrote:  # an autocommit write, committed by now
@@ -382,7 +388,6 @@ class Session:
         """Return a statement's parameters, columns and whether it is read-only."""
         sql = self.sql_of(request)
         budget.take_statement()
-        self.authorizer.refusal = ""
         try:
             program, bindings = self._explain(sql)
         except sqlite3.Error as exc:
@@ -411,7 +416,7 @@ class Session:
         bindings: Any = _Nulls()
         for count in range(MAX_DESCRIBED_PARAMS + 1):
             try:
-                return self.connection.execute(f"EXPLAIN {sql}", bindings).fetchall(), bindings
+                return self._compile_and_run(f"EXPLAIN {sql}", bindings).fetchall(), bindings
             except sqlite3.ProgrammingError:
                 bindings = (None,) * (count + 1)
         raise ProtocolError(f"A statement may have at most {MAX_DESCRIBED_PARAMS} parameters.")
@@ -419,7 +424,7 @@ class Session:
     def _describe_columns(self, sql: str, bindings: Any) -> list[dict[str, Any]]:
         """Return the result columns of a read-only query by running it with no rows."""
         try:
-            cursor = self.connection.execute(
+            cursor = self._compile_and_run(
                 f"SELECT * FROM ({sql}) LIMIT 0",  # noqa: S608 (checked by the authorizer)
                 bindings,
             )

@@ -39,6 +39,8 @@ class Table:
     hidden: frozenset[str] = frozenset()
     derived: frozenset[str] = frozenset()
     render_sql: str = field(default="", repr=False)  # what the derived columns are set to
+    search_index: str = ""  # the app's FTS5 table over this one, kept by its triggers
+    indexed: tuple[str, ...] = ()  # the columns that index holds
 
 
 POST_RENDER = (
@@ -57,6 +59,8 @@ TABLES: dict[str, Table] = {
             writable_columns=frozenset({"title", "body", "author_id", "created_at", "edited_at"}),
             derived=frozenset({"body_html", "excerpt"}),
             render_sql=POST_RENDER,
+            search_index="posts_post_fts",
+            indexed=("title", "body"),
         ),
         Table(
             "posts_comment",
@@ -65,6 +69,8 @@ TABLES: dict[str, Table] = {
             writable_columns=frozenset({"body", "author_id", "post_id", "created_at"}),
             derived=frozenset({"body_html"}),
             render_sql=COMMENT_RENDER,
+            search_index="posts_comment_fts",
+            indexed=("body",),
         ),
         Table(
             "posts_tag",
@@ -130,20 +136,46 @@ def trigger_name(table: Table, event: str) -> str:
     return f"quire_api_{table.name}_{event}"
 
 
-def render_triggers() -> list[tuple[str, str]]:
-    """Return (name, SQL) of the temp triggers that re-derive rendered columns."""
+def render_triggers(existing: set[str]) -> list[tuple[str, str]]:
+    """Return (name, SQL) of the temp triggers that re-derive rendered columns.
+
+    Temp triggers fire before the app's own (SQLite lists them first), and the update
+    that writes the rendering fires the app's search-index trigger, which takes the row
+    out of the index with its values of before that update. So each of ours first puts
+    the index in the state that update expects and, after it, back in the state the
+    app's trigger for the client's statement expects: the index stays exact.
+    """
     triggers = []
     for table in TABLES.values():
         if not table.render_sql:
             continue
+        fts = table.search_index if table.search_index in existing else ""
         for event, when in (("insert", "INSERT"), ("update", "UPDATE OF body")):
             name = trigger_name(table, event)
             # Names and SQL come from the constants above.
             head = f"CREATE TEMP TRIGGER IF NOT EXISTS {name} AFTER {when} ON main.{table.name}"
-            body = f"UPDATE {table.name} SET {table.render_sql} WHERE id = new.id"  # noqa: S608
-            sql = f"{head} BEGIN {body}; END"
-            triggers.append((name, sql))
+            render = f"UPDATE {table.name} SET {table.render_sql} WHERE id = new.id"  # noqa: S608
+            steps = _around_index(table, fts, event, render)
+            triggers.append((name, f"{head} BEGIN {'; '.join(steps)}; END"))
     return triggers
+
+
+def _around_index(table: Table, fts: str, event: str, render: str) -> list[str]:
+    if not fts:
+        return [render]
+    columns = ", ".join(table.indexed)
+
+    def add(row: str) -> str:
+        values = ", ".join(f"{row}.{column}" for column in ("id", *table.indexed))
+        return f"INSERT INTO {fts}(rowid, {columns}) VALUES ({values})"
+
+    def remove(row: str) -> str:
+        values = ", ".join(f"{row}.{column}" for column in ("id", *table.indexed))
+        return f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {values})"
+
+    if event == "insert":  # the app's insert trigger has not indexed the row yet
+        return [add("new"), render, remove("new")]
+    return [remove("old"), add("new"), render, remove("new"), add("old")]
 
 
 class Authorizer:
@@ -153,17 +185,35 @@ class Authorizer:
         self.read_only = read_only
         self.trusted_sources = trusted_sources
         self.read_only_transaction = False  # BEGIN TRANSACTION READONLY until it ends
+        # False while the client's statement compiles; True once it runs (``started``).
+        self.running = False
         self.refusal = ""
 
     def __call__(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
     ) -> int:
-        if source is not None and source in self.trusted_sources:
-            return OK  # the app's own triggers (search index, rendering) do their work
+        if self.running or (source is not None and source in self.trusted_sources):
+            # The app's own triggers (search index, rendering) do their work, and so do
+            # the statements a module (FTS5) compiles for itself while a statement runs.
+            return OK
         check = self.checks.get(action)
         if check is None:
             return self.refuse(f"{_action_name(action)} is not allowed over the SQL API")
         return check(self, arg1, arg2)
+
+    def compiling(self) -> None:
+        """Check everything from now on: the client's next statement compiles."""
+        self.running = False
+        self.refusal = ""
+
+    def started(self, _sql: str) -> None:
+        """Note that the statement runs (SQLite's trace callback, after any recompiling).
+
+        What compiles from now until the next ``compiling`` is SQL of SQLite's own modules
+        (FTS5 reads and writes its index tables with statements it compiles itself),
+        never the client's: that text was compiled and authorized before it ran.
+        """
+        self.running = True
 
     def refuse(self, reason: str) -> int:
         self.refusal = self.refusal or reason  # the first reason is the one to tell
@@ -171,6 +221,13 @@ class Authorizer:
 
     def allow(self, arg1: str | None, arg2: str | None) -> int:
         return OK
+
+    def schema_update(self, table_name: str | None, column: str | None) -> int:
+        # SQLite itself refuses writes to the schema table to any SQL but its own (without
+        # writable_schema, a PRAGMA refused here); it checks this while it loads a module.
+        if table_name in SCHEMA_TABLES:
+            return OK
+        return self.update(table_name, column)
 
     def read(self, table_name: str | None, column: str | None) -> int:
         if table_name in SCHEMA_TABLES or (table_name or "").startswith("pragma_"):
@@ -227,7 +284,7 @@ class Authorizer:
         sqlite3.SQLITE_READ: read,
         sqlite3.SQLITE_INSERT: insert_or_delete,
         sqlite3.SQLITE_DELETE: insert_or_delete,
-        sqlite3.SQLITE_UPDATE: update,
+        sqlite3.SQLITE_UPDATE: schema_update,
         sqlite3.SQLITE_FUNCTION: function,
         sqlite3.SQLITE_PRAGMA: pragma,
     }
@@ -245,15 +302,16 @@ def prepare(connection: sqlite3.Connection, *, read_only: bool) -> Authorizer:
     """Give a fresh API connection the app's render functions, triggers and authorizer."""
     connection.create_function("quire_render_markdown", 1, _render, deterministic=True)
     connection.create_function("quire_excerpt", 1, _excerpt, deterministic=True)
+    schema = connection.execute("SELECT type, name FROM main.sqlite_master").fetchall()
     ours = []
     if not read_only:
-        for name, sql in render_triggers():
+        for name, sql in render_triggers({row[1] for row in schema}):
             connection.execute(sql)
             ours.append(name)
-    schema = connection.execute("SELECT name FROM main.sqlite_master WHERE type = 'trigger'")
-    trusted = frozenset(ours) | {row[0] for row in schema}
+    trusted = frozenset(ours) | {row[1] for row in schema if row[0] == "trigger"}
     authorizer = Authorizer(read_only=read_only, trusted_sources=trusted)
     connection.set_authorizer(authorizer)
+    connection.set_trace_callback(authorizer.started)
     return authorizer
 
 
