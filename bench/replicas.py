@@ -1,10 +1,10 @@
 """Read replica figures from two real nodes on 127.0.0.1, SeaweedFS as the object store.
 
-    .venv/bin/python bench/replicas.py [--rounds 1000] [--placements 10,100]
+    .venv/bin/python bench/replicas.py [--rounds 1000] [--placements 10,100,1000] [--active 10]
 
 node-1 holds the primaries (gunicorn + litestream replicate); node-2 holds read replicas
 (gunicorn + manage.py replica_supervisor: one `litestream restore -f` per placed
-workspace). Replication intervals are the defaults (100 ms). node-2 reaches node-1
+workspace being read there). Replication intervals are the defaults (100 ms). node-2 reaches node-1
 through a proxy in this process that delays every byte 50 ms each way, and a new
 connection by one more round trip, as a TCP handshake between regions would. node-2's
 followers reach SeaweedFS through a proxy that counts their S3 requests.
@@ -16,9 +16,10 @@ Prints JSON lines:
   lag               seconds from a commit on node-1 until node-2's replica file holds it,
                     under a steady write load
   read_your_writes  a signed-in client on node-2 posts, then reads the list at once
-  cost              followers on node-2: processes, memory, CPU and S3 requests per
-                    followed workspace, idle and under light writes, per placement count
-  cost_1000         the figures extrapolated to 1,000 placements when not measured
+  cost              what keeping replicas costs node-2 (followers and supervisor):
+                    processes, memory, CPU and S3 requests, with 10, 100, 1,000 workspaces
+                    placed there (long ago) of which --active are being read; idle and
+                    under light writes; and how long an idle placement takes to wake
 """
 
 from __future__ import annotations
@@ -724,70 +725,137 @@ def sample_cost(cluster: Cluster, window: float) -> dict[str, Any]:
     }
 
 
-def per_workspace(sample: dict[str, Any]) -> dict[str, Any]:
-    count = max(1, sample["followers"])
-    pss = sample["followers_pss_mb"]
-    return {
-        "processes": round(sample["followers"] / count, 2),
-        "rss_mb": round(sample["followers_rss_mb"] / count, 1),
-        "pss_mb": round(pss / count, 2) if pss is not None else None,
-        "cpu_pct": round(sample["followers_cpu_pct"] / count, 3),
-        "s3_requests_per_s": round(sum(sample["s3_requests_per_s"].values()) / count, 2),
-    }
+class Readers:
+    """Read the active workspaces on node-2 at a steady rate, in a thread; count who served."""
+
+    def __init__(self, cluster: Cluster, slugs: list[str], rate: float) -> None:
+        self.cluster, self.slugs, self.pause = cluster, slugs, 1 / rate
+        self.served: dict[str, dict[str, int]] = {slug: {} for slug in slugs}
+        self.first_read: dict[str, float] = {}
+        self.first_replica: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="readers")
+
+    def __enter__(self) -> Readers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        from tests.crash.conftest import HttpSession
+
+        port = self.cluster.ports["node-2"]
+        sessions = {slug: HttpSession(port, f"{slug}.localhost:{port}") for slug in self.slugs}
+        due = time.monotonic()
+        for n in itertools.count():
+            if self._stop.is_set():
+                return
+            slug = self.slugs[n % len(self.slugs)]
+            self.first_read.setdefault(slug, time.monotonic())
+            try:
+                status, _ = sessions[slug].request("GET", "/login/")
+                who = sessions[slug].headers.get(SERVED_BY, "") if status == 200 else str(status)
+            except OSError as exc:
+                who = type(exc).__name__
+            counts = self.served[slug]
+            counts[who] = counts.get(who, 0) + 1
+            if who == "node-2 replica":
+                self.first_replica.setdefault(slug, time.monotonic())
+            due += self.pause
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def snapshot(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for counts in self.served.values():
+            for who, count in counts.items():
+                total[who] = total.get(who, 0) + count
+        return total
+
+    def all_served_by_replica(self) -> bool:
+        return len(self.first_replica) == len(self.slugs)
 
 
-def measure_cost(cluster: Cluster, placements: list[int], window: float, rate: float) -> None:
-    """Place 10, 100... workspaces on node-2; measure followers idle and under writes."""
+def measure_cost(
+    cluster: Cluster, placements: list[int], active: int, window: float, rate: float
+) -> None:
+    """Place 10, 100, 1,000 workspaces on node-2, read `active` of them there; measure.
+
+    The placements are backdated (placed long ago): node-2 follows only what it is asked
+    to read, so the figures are those of a node holding many placements of which a few
+    are being read, as in steady operation.
+    """
     cluster.manage("node-1", "replicate_tenant", "acme", "--on", "node-2", "--remove")
     assert cluster.supervisor is not None
     supervisor = cluster.supervisor.pid
     wait_for(lambda: not children_of(supervisor), 60, "node-2 to stop following acme")
     slugs = [f"cost-{n:04d}" for n in range(1, max(placements) + 1)]
-    measured: list[dict[str, Any]] = []
+    readers = slugs[:active]
     created = 0
     for count in sorted(placements):
-        placed = slugs[:count]
         # Only the workspaces placed exist: node-1's Litestream costs what they cost.
+        started = time.monotonic()
         cluster.run_child("seed", "--slugs", ",".join(slugs[created:count]), "--create")
+        cluster.run_child(
+            "seed", "--slugs", ",".join(slugs[created:count]), "--place", "node-2", "--placed-ago"
+        )
+        log(f"{count} placed on node-2 ({time.monotonic() - started:.0f} s)")
         created = count
         time.sleep(3)  # node-1's Litestream picks new files up by watching the folder
-        started = time.monotonic()
-        cluster.run_child("seed", "--slugs", ",".join(placed), "--place", "node-2")
-        wait_for(
-            lambda placed=placed: (
-                len(children_of(supervisor)) == len(placed)
-                and all(cluster.replica(slug).is_file() for slug in placed)
-            ),
-            300,
-            f"{count} replicas on node-2",
+        with Readers(cluster, readers, rate=active) as reading:
+            wait_for(reading.all_served_by_replica, 300, f"{active} replicas serving on node-2")
+            woken = [reading.first_replica[s] - reading.first_read[s] for s in readers]
+            time.sleep(2)
+            before = reading.snapshot()
+            idle = sample_cost(cluster, window)
+            after = reading.snapshot()
+            reads = {who: after[who] - before.get(who, 0) for who in after}
+            writing = cost_under_writes(cluster, readers, window, rate)
+        emit(
+            {
+                "scenario": "cost",
+                "placed": count,
+                "read_on_node_2": active,
+                "window_s": window,
+                "follow_interval": "100ms",
+                "wake_s": {
+                    "p50": round(statistics.median(woken), 2),
+                    "max": round(max(woken), 2),
+                    "is": "first read of an idle placement until node-2's replica serves it",
+                }
+                if count == min(placements)
+                else "the same workspaces, awake since the first count",
+                "reads_in_window": reads,
+                "replication_on_node_2": node_cost(idle),
+                "replication_on_node_2_under_writes": node_cost(writing),
+                "writes_per_s": rate,
+                "idle": idle,
+                "writing": writing,
+            }
         )
-        ready = time.monotonic() - started
-        time.sleep(2)
-        idle = sample_cost(cluster, window)
-        writing = cost_under_writes(cluster, placed, window, rate)
-        record = {
-            "scenario": "cost",
-            "placed": count,
-            "all_replicas_ready_s": round(ready, 1),
-            "window_s": window,
-            "follow_interval": "100ms",
-            "per_workspace_idle": per_workspace(idle),
-            "per_workspace_writing": per_workspace(writing),
-            "writes_per_s": rate,
-            "idle": idle,
-            "writing": writing,
-        }
-        emit(record)
-        measured.append(record)
-    if max(placements) < 1000:
-        emit(extrapolate(measured))
+
+
+def node_cost(sample: dict[str, Any]) -> dict[str, Any]:
+    """What keeping replicas costs node-2: followers and their supervisor together."""
+    pss = sample["followers_pss_mb"]
+    return {
+        "processes": sample["followers"] + 1,
+        "followers": sample["followers"],
+        "rss_mb": round(sample["followers_rss_mb"] + sample["supervisor_rss_mb"], 1),
+        "followers_pss_mb": pss,
+        "cpu_pct_of_a_core": round(sample["followers_cpu_pct"] + sample["supervisor_cpu_pct"], 1),
+        "supervisor_cpu_pct": sample["supervisor_cpu_pct"],
+        "s3_requests_per_s": round(sum(sample["s3_requests_per_s"].values()), 1),
+    }
 
 
 def cost_under_writes(
     cluster: Cluster, slugs: list[str], window: float, rate: float
 ) -> dict[str, Any]:
     """Sample the followers while a writer spreads `rate` writes/s over the workspaces."""
-    out = cluster.work / f"cost-writes-{len(slugs)}.txt"
+    out = cluster.work / f"cost-writes-{time.monotonic_ns()}.txt"
     writer = cluster.spawn(
         f"cost-writer-{len(slugs)}",
         writer_command(cluster, slugs, rate, window + 8, out),
@@ -801,41 +869,6 @@ def cost_under_writes(
     return sample
 
 
-def extrapolate(measured: list[dict[str, Any]]) -> dict[str, Any]:
-    """Scale the per-workspace figures to 1,000 followed workspaces.
-
-    From the smallest placement count (the least contended) and from the largest: on a
-    saturated machine followers poll less often than asked, so the largest understates.
-    """
-    cores = os.cpu_count() or 1
-    scaled = {f"from_{r['placed']}_placed": scale(r) for r in (measured[0], measured[-1])}
-    cpu = max(figures["cpu_cores_idle"] for figures in scaled.values())
-    return {
-        "scenario": "cost_1000",
-        "measured": False,
-        "why_not": (
-            f"one litestream process per workspace: 1,000 would need about {cpu:.1f} cores "
-            f"idle on this {cores}-core machine, which was already saturated "
-            "(both nodes, SeaweedFS and the followers share it)"
-        ),
-        "processes": 1000 + 1,
-        **scaled,
-    }
-
-
-def scale(record: dict[str, Any]) -> dict[str, Any]:
-    idle, writing = record["per_workspace_idle"], record["per_workspace_writing"]
-    return {
-        "saturated": record["idle"]["machine_saturated"],
-        "rss_gb": round(idle["rss_mb"] * 1000 / 1024, 1),
-        "pss_gb": round(idle["pss_mb"] * 1000 / 1024, 1) if idle["pss_mb"] is not None else None,
-        "cpu_cores_idle": round(idle["cpu_pct"] * 1000 / 100, 2),
-        "cpu_cores_writing": round(writing["cpu_pct"] * 1000 / 100, 2),
-        "s3_requests_per_s_idle": round(idle["s3_requests_per_s"] * 1000),
-        "s3_requests_per_month_idle": round(idle["s3_requests_per_s"] * 1000 * 86400 * 30),
-    }
-
-
 # Child processes: Django as node-1, for seeding and for the write load ---------------
 
 
@@ -846,6 +879,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--create", action="store_true")
     parser.add_argument("--posts", type=int, default=0)
     parser.add_argument("--place", default="")
+    parser.add_argument("--placed-ago", action="store_true", help="placed a day ago")
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", default="")
@@ -856,18 +890,22 @@ def child_main(argv: list[str]) -> None:
     django.setup()
     slugs = args.slugs.split(",")
     if args.mode == "seed":
-        seed(slugs, create=args.create, posts=args.posts, place=args.place)
+        seed(slugs, create=args.create, posts=args.posts, place=args.place, ago=args.placed_ago)
     else:
         write(slugs, rate=args.rate, seconds=args.seconds, out=Path(args.out))
 
 
-def seed(slugs: list[str], *, create: bool, posts: int, place: str) -> None:
+def seed(slugs: list[str], *, create: bool, posts: int, place: str, ago: bool = False) -> None:
     """Create workspaces (fast password hashing), write posts, place replicas."""
+    from datetime import timedelta
+
     from django.test.utils import override_settings
+    from django.utils import timezone
 
     from apps.accounts.models import User
     from apps.posts.services import post_create
     from apps.tenancy.context import tenant_context
+    from apps.tenancy.models import ReplicaPlacement
     from apps.tenancy.replicas import tenant_replica_place
     from apps.tenancy.selectors import tenant_get
     from apps.tenancy.services import tenant_create
@@ -888,7 +926,10 @@ def seed(slugs: list[str], *, create: bool, posts: int, place: str) -> None:
                 for n in range(posts):
                     post_create(author=author, title=f"Seeded post {n}", body=POST_BODY)
         if place:
-            tenant_replica_place(tenant=tenant, node=place)
+            placement = tenant_replica_place(tenant=tenant, node=place)
+            if ago:
+                day_ago = timezone.now() - timedelta(days=1)
+                ReplicaPlacement.objects.filter(pk=placement.pk).update(placed_at=day_ago)
 
 
 def write(slugs: list[str], *, rate: float, seconds: float, out: Path) -> None:
@@ -944,7 +985,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--write-rate", type=float, default=15, help="writes/s for the lag")
     parser.add_argument("--rounds", type=int, default=1000, help="read-your-writes rounds")
     parser.add_argument("--clients", type=int, default=4, help="read-your-writes clients")
-    parser.add_argument("--placements", default="10,100", help="comma-separated counts")
+    parser.add_argument("--placements", default="10,100,1000", help="comma-separated counts")
+    parser.add_argument("--active", type=int, default=10, help="workspaces read on node-2")
     parser.add_argument("--cost-seconds", type=float, default=10)
     parser.add_argument("--cost-write-rate", type=float, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -979,7 +1021,7 @@ def main() -> None:
         log("lag done")
         measure_read_your_writes(cluster, args.rounds, args.clients)
         log("read-your-writes done")
-        measure_cost(cluster, placements, args.cost_seconds, args.cost_write_rate)
+        measure_cost(cluster, placements, args.active, args.cost_seconds, args.cost_write_rate)
         log(f"all done in {time.monotonic() - started:.0f} s")
     finally:
         cluster.stop()
