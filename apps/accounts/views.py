@@ -36,6 +36,7 @@ from apps.accounts.services import (
     member_deactivate,
     member_set_role,
 )
+from apps.posts import pagecache
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.urls import tenant_url
 
@@ -133,11 +134,19 @@ def members(request: HttpRequest) -> HttpResponse:
                 request, f"Invitation saved; the e-mail to {invitation.email} is on its way."
             )
             return redirect("accounts:members")
+    viewer = cast(User, request.user)
     context = {
-        "members": member_list(),
-        "invitations": invitation_pending_list(),
+        # The same for every admin but for their own row (no "Deactivate" there).
+        "members_table": pagecache.fragment(
+            request,
+            "members",
+            (viewer.pk,),
+            "accounts/parts/members.html",
+            lambda: {"members": list(member_list()), "roles": User.Role.choices, "user": viewer},
+        ),
+        "invitations": invitation_pending_list(),  # they expire with time, not with a write
         "form": form,
-        "roles": User.Role.choices,
+        "form_html": None if form.is_bound else pagecache.blank_form(request, "invite", InviteForm),
         "invite_link": request.session.pop(INVITE_LINK_KEY, None),
     }
     return render(request, "accounts/members.html", context)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache import caches
+from django.forms import Form
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
@@ -101,3 +102,10 @@ def with_csrf(request: HttpRequest, html: str) -> SafeString:
     if placeholder in html:
         html = html.replace(placeholder, get_token(request))
     return mark_safe(html)  # noqa: S308 (rendered by our templates, which escape)
+
+
+def blank_form(request: HttpRequest, name: str, form_class: type[Form]) -> SafeString:
+    """Return the fields of an unbound form (``includes/form_fields.html``), rendered once."""
+    return fragment(
+        request, f"form-{name}", (), "includes/form_fields.html", lambda: {"form": form_class()}
+    )

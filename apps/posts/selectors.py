@@ -105,9 +105,10 @@ def comment_get(*, pk: int) -> Comment | None:
 def tag_list() -> list[str]:
     """Return the names of the tags in use, by name."""
     return list(
-        Tag.objects.filter(posts__isnull=False).distinct().order_by("name").values_list(
-            "name", flat=True
-        )
+        Tag.objects.filter(posts__isnull=False)
+        .distinct()
+        .order_by("name")
+        .values_list("name", flat=True)
     )
 
 

@@ -106,6 +106,9 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
             lambda: _comments(pk, user),
         ),
         "form": form,
+        "form_html": None
+        if form.is_bound
+        else pagecache.blank_form(request, "comment", CommentForm),
     }
     return render(request, "posts/detail.html", context)
 
