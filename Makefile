@@ -35,8 +35,8 @@ serve: setup
 	$(SERVE_ENV) $(BIN)/gunicorn -c config/gunicorn.py config.wsgi
 
 # make serve, plus Litestream replicating every database (QUIRE_REPLICA_* settings; a
-# folder by default) and the replica supervisor keeping the read replicas placed on this
-# node current. Ctrl-C stops gunicorn, Litestream (which syncs before it exits), the
+# folder by default) and the replica supervisor keeping current the read replicas placed
+# on this node that are being read here. Ctrl-C stops gunicorn, Litestream (which syncs before it exits), the
 # supervisor (which stops its followers) and the job worker.
 LITESTREAM_CONFIG := tenants_data/.litestream.yml
 
