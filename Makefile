@@ -36,8 +36,8 @@ serve: setup
 
 # make serve, plus Litestream replicating every database (QUIRE_REPLICA_* settings; a
 # folder by default) and the replica supervisor keeping current the read replicas placed
-# on this node that are being read here. Ctrl-C stops gunicorn, Litestream (which syncs before it exits), the
-# supervisor (which stops its followers) and the job worker.
+# on this node that are being read here. Ctrl-C stops gunicorn, Litestream (which syncs
+# before it exits), the supervisor (which stops its followers) and the job worker.
 LITESTREAM_CONFIG := tenants_data/.litestream.yml
 
 serve-replicated: setup
