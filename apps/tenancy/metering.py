@@ -243,8 +243,10 @@ def storage_bytes(slug: str) -> int | None:
 
 def _ensure_flusher() -> None:
     """Start this process's flushing thread (again after a fork); called under the lock."""
+    if _flusher["pid"] == os.getpid():
+        return
     seconds = settings.QUIRE_USAGE_FLUSH_SECONDS
-    if not seconds or _flusher["pid"] == os.getpid():
+    if not seconds:
         return
     stop = threading.Event()
     thread = threading.Thread(
@@ -298,13 +300,22 @@ def check_quota(tenant: Tenant, kind: str) -> None:
     """
     if kind not in QUOTA_KINDS:
         raise ValueError(f"Unknown quota {kind!r}; one of {', '.join(QUOTA_KINDS)}.")
+    for exceeded in _exceeded(tenant, (kind,)):
+        raise exceeded
+
+
+def exceeded_quotas(tenant: Tenant) -> list[QuotaExceeded]:
+    """Return every monthly quota the workspace has used up (empty if none)."""
+    return _exceeded(tenant, QUOTA_KINDS)
+
+
+def _exceeded(tenant: Tenant, kinds: tuple[str, ...]) -> list[QuotaExceeded]:
     quotas = _quotas_of(tenant)
-    limit = quotas.limits.get(kind)
-    if limit is None or quotas.plan is None:
-        return
-    used = quotas.used[kind] + _pending_this_month(tenant, kind)
-    if used >= limit:
-        raise QuotaExceeded(
+    if quotas.plan is None or not quotas.limits:
+        return []  # the common case, decided from the cache alone
+    pending = _pending_this_month(tenant)
+    return [
+        QuotaExceeded(
             slug=tenant.slug,
             plan=quotas.plan,
             kind=kind,
@@ -312,17 +323,10 @@ def check_quota(tenant: Tenant, kind: str) -> None:
             used=used,
             resets_at=next_month_start(),
         )
-
-
-def exceeded_quotas(tenant: Tenant) -> list[QuotaExceeded]:
-    """Return every monthly quota the workspace has used up (empty if none)."""
-    found = []
-    for kind in QUOTA_KINDS:
-        try:
-            check_quota(tenant, kind)
-        except QuotaExceeded as exc:
-            found.append(exc)
-    return found
+        for kind in kinds
+        if (limit := quotas.limits.get(kind)) is not None
+        and (used := quotas.used[kind] + pending[kind]) >= limit
+    ]
 
 
 def next_month_start(now: datetime | None = None) -> datetime:
@@ -372,17 +376,16 @@ def _read_quotas(tenant: Tenant, month: tuple[int, int]) -> _Quotas:
     return _Quotas(month, plan.name, limits, used, expires)
 
 
-def _pending_this_month(tenant: Tenant, kind: str) -> int:
+def _pending_this_month(tenant: Tenant) -> dict[str, int]:
     today = datetime.now(UTC).date()
+    total = _zero()
     with _lock:
         pending = _pending.get(tenant.pk)
-        if pending is None:
-            return 0
-        return sum(
-            counts[kind]
-            for day, counts in pending.days.items()
-            if (day.year, day.month) == (today.year, today.month)
-        )
+        for day, counts in pending.days.items() if pending else ():
+            if (day.year, day.month) == (today.year, today.month):
+                for name in COUNTERS:
+                    total[name] += counts[name]
+    return total
 
 
 def _add_to_quotas(batch: dict[int, _Pending]) -> None:
