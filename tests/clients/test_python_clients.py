@@ -134,6 +134,8 @@ def test_libsql_read_only_token(sql_server) -> None:
 
 
 # ---- libsql-client --------------------------------------------------------------------
+# Its HTTP client has no interactive transactions (it asks for a ws:// URL, and Quire
+# serves HTTP only): its batch, BEGIN ... COMMIT in one request, is its transaction.
 
 
 def client_run(server: SqlServer, work, token: str | None = None):
