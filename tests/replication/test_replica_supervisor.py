@@ -5,14 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from apps.tenancy.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.databases import database_path, release_all, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import tenant_replica_place, tenant_replica_remove
+from apps.tenancy.replicas import (
+    note_read,
+    replica_live,
+    tenant_replica_place,
+    tenant_replica_remove,
+)
 from apps.tenancy.supervisor import Supervisor, generations
 from tests.replication.test_replication import write_posts
 
@@ -95,6 +102,25 @@ def test_a_placed_replica_follows_the_primary_and_is_dropped_when_removed(
             )
             assert bookmark_of(replica_path("acme")) >= later
             assert generations("acme") == [supervisor.followers["acme"].generation]
+            assert replica_live(slug="acme")
+
+            # Nobody reads it here: placed long ago, no read within the idle window.
+            long_ago = timezone.now() - timedelta(hours=1)
+            ReplicaPlacement.objects.filter(tenant=tenant).update(placed_at=long_ago)
+            supervisor.step()
+            assert "acme" not in supervisor.followers
+            assert not replica_live(slug="acme")
+            assert not replica_path("acme").exists()
+        write_posts(tenant, 3, "while idle")
+        release_all()
+        latest = bookmark_of(database_path("acme"))
+        with on_node(settings, "node-2", tmp_path / "node-2"):
+            note_read("acme")  # a read wakes it
+            run_until(
+                supervisor,
+                lambda: replica_live(slug="acme") and reached("acme", latest)(),
+                "the woken replica",
+            )
 
             tenant_replica_remove(tenant=Tenant.objects.get(slug="acme"), node="node-2")
             process = supervisor.followers["acme"].process
