@@ -318,9 +318,8 @@ class Session:
                 "(its changes were undone).",
                 "SQLITE_INTERRUPT",
             )
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_AUTH:
-            reason = self.authorizer.refusal or "not authorized"
-            return ProtocolError(f"Refused: {reason}.", "SQLITE_AUTH")
+        if self.authorizer.refusal:  # the authorizer said no while this statement compiled
+            return ProtocolError(f"Refused: {self.authorizer.refusal}.", "SQLITE_AUTH")
         if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
             return ProtocolError(str(exc), "INVALID_STATEMENT")
         return ProtocolError(str(exc), code)

@@ -51,6 +51,8 @@ def token_create(
         raise TokenError("A token needs a name of 1 to 60 characters.")
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         raise TokenError(f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days.")
+    if DatabaseToken.objects.filter(tenant=tenant, name=name, revoked_at=None).exists():
+        raise TokenError(f"The workspace already has a token named '{name}'.")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
     try:
@@ -63,7 +65,7 @@ def token_create(
             expires_at=expires_at,
             created_by=created_by,
         )
-    except IntegrityError:
+    except IntegrityError:  # created by another request meanwhile
         raise TokenError(f"The workspace already has a token named '{name}'.") from None
     return token, raw
 

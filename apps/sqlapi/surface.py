@@ -167,11 +167,11 @@ def _around_index(table: Table, fts: str, event: str, render: str) -> list[str]:
 
     def add(row: str) -> str:
         values = ", ".join(f"{row}.{column}" for column in ("id", *table.indexed))
-        return f"INSERT INTO {fts}(rowid, {columns}) VALUES ({values})"
+        return f"INSERT INTO {fts}(rowid, {columns}) VALUES ({values})"  # noqa: S608
 
     def remove(row: str) -> str:
         values = ", ".join(f"{row}.{column}" for column in ("id", *table.indexed))
-        return f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {values})"
+        return f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {values})"  # noqa: S608
 
     if event == "insert":  # the app's insert trigger has not indexed the row yet
         return [add("new"), render, remove("new")]
@@ -192,6 +192,9 @@ class Authorizer:
     def __call__(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
     ) -> int:
+        if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+            # Never, not even inside a statement that runs: VACUUM attaches its copy then.
+            return self.refuse("ATTACH and VACUUM are not allowed over the SQL API")
         if self.running or (source is not None and source in self.trusted_sources):
             # The app's own triggers (search index, rendering) do their work, and so do
             # the statements a module (FTS5) compiles for itself while a statement runs.
@@ -293,8 +296,6 @@ class Authorizer:
 def _action_name(action: int) -> str:
     if action in DDL_ACTIONS:
         return "changing the schema"
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
-        return "ATTACH (and VACUUM)"
     return "this statement"
 
 
