@@ -21,3 +21,19 @@ class DeleteForm(forms.Form):
         if value != self.slug:
             raise forms.ValidationError(f"Type '{self.slug}' exactly to delete this workspace.")
         return value
+
+
+class DatabaseTokenForm(forms.Form):
+    """A new token for the workspace's database over HTTP."""
+
+    EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
+
+    name = forms.CharField(label="Token name", max_length=60, validators=[validate_one_line])
+    access = forms.ChoiceField(
+        label="Access",
+        choices=[("read", "Read-only"), ("write", "Read and write")],
+        initial="read",
+    )
+    expires = forms.ChoiceField(
+        label="Expires after", choices=EXPIRY_CHOICES, initial="90", required=False
+    )

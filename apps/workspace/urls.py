@@ -9,4 +9,6 @@ urlpatterns = [
     path("settings/export.json", views.export_json, name="export_json"),
     path("settings/export.sqlite3", views.export_sqlite, name="export_sqlite"),
     path("settings/delete/", views.delete, name="delete"),
+    path("settings/tokens/", views.token_new, name="token_new"),
+    path("settings/tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),
 ]
