@@ -88,3 +88,40 @@ def test_sigterm_lets_the_running_job_finish_then_stops_the_worker(
         installation.stop()
     assert trace.read_text().split() == ["started", "finished"]
     assert job_state(installation)[0] == "SUCCESSFUL"
+
+
+def test_jobs_run_with_the_catalog_on_postgresql(tmp_path: Path):
+    import psycopg
+
+    from tests.replication.postgres import postgres_cluster
+
+    with postgres_cluster() as url:
+        quire = Quire(tmp_path, DATABASE_URL=url, QUIRE_JOB_RETRY_SECONDS="0")
+        quire.manage("migrate", "--no-input")
+        quire.manage(
+            "create_tenant", "acme", "--name", "Acme", "--admin-email", "boss@acme.example",
+            "--admin-password", PASSWORD,
+        )  # fmt: skip
+        quire.manage(
+            "shell",
+            "-c",
+            "from apps.core.mail import mail_enqueue\n"
+            "from apps.jobs.queue import job_enqueue\n"
+            "from apps.tenancy.context import tenant_context\n"
+            "from apps.tenancy.selectors import tenant_get\n"
+            "from tests.jobs import tasks\n"
+            "with tenant_context(tenant_get(slug='acme')):\n"
+            f"    job_enqueue(tasks.flaky, path={str(tmp_path / 'trace')!r}, failures=1)\n"
+            "    mail_enqueue(subject='Hello', body='From the queue', to=['x@acme.example'])\n",
+        )
+        ran = quire.manage("run_jobs", "--batch", "--interval", "0")
+        with psycopg.connect(url) as catalog:
+            rows = catalog.execute(
+                f"SELECT task_path, status, jsonb_array_length(worker_ids) FROM {JOBS_TABLE} "
+                "ORDER BY task_path"
+            ).fetchall()
+    assert rows == [
+        ("apps.core.mail.email_send", "SUCCESSFUL", 1),
+        ("tests.jobs.tasks.flaky", "SUCCESSFUL", 2),
+    ]
+    assert "Subject: Hello" in ran.stdout and "To: x@acme.example" in ran.stdout
