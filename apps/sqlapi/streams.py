@@ -5,9 +5,8 @@ connection goes back to this process's pool and the client gets a baton that any
 process accepts. A stream inside a transaction, or holding stored SQL, stays in this
 process, with its connection, until the client sends its baton again, closes it, or
 stays idle longer than SQLAPI_STREAM_IDLE_SECONDS: then a background thread rolls the
-transaction back and closes it. Such a baton names this process; another process (a
-second gunicorn worker) answers it with a clear ``STREAM_ELSEWHERE`` error, never by
-guessing (see the README: run the SQL API with one worker process, or retry).
+transaction back and closes it. Such a baton names this process: another worker process
+of the machine that receives it hands the request over (``apps.sqlapi.relay``).
 """
 
 from __future__ import annotations
@@ -32,6 +31,14 @@ logger = logging.getLogger(__name__)
 STATELESS = "s"
 MAX_IDLE_PER_KEY = 4
 MAX_IDLE = 64
+
+
+class Elsewhere(Exception):
+    """The baton names a stream another process of this machine holds."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
 
 
 @dataclass(eq=False)
@@ -93,13 +100,11 @@ def resume(baton: str | None, tenant: Tenant, *, token_id: int, read_only: bool)
         return stream
     if not isinstance(baton, str) or baton.count(".") != 1:
         raise ProtocolError("The baton is not one this server gave.", "INVALID_BATON")
-    pid, stream_id = baton.split(".")
-    if pid != str(os.getpid()):
-        raise ProtocolError(
-            "This stream is held by another server process; with several gunicorn "
-            "workers, transactions across requests need one worker (see the README).",
-            "STREAM_ELSEWHERE",
-        )
+    owner, stream_id = baton.split(".")
+    if owner != str(os.getpid()):
+        if not owner.isdigit():
+            raise ProtocolError("The baton is not one this server gave.", "INVALID_BATON")
+        raise Elsewhere(owner)
     with _lock:
         held = _held.get(stream_id)
         if held is None or held.slug != tenant.slug or held.token_id != token_id:
@@ -139,6 +144,9 @@ def park(stream: Stream) -> str:
             status=429,
         )
     _start_reaper()
+    from apps.sqlapi import relay  # (relay runs requests, which use streams)
+
+    relay.listen()  # other workers hand this stream's next request over
     return f"{os.getpid()}.{stream.stream_id}"
 
 

@@ -186,10 +186,11 @@ def test_an_idle_transaction_is_rolled_back_and_its_lock_released(api, acme, set
     assert tag_names(api) == ["after"]
 
 
-def test_a_baton_from_another_process_is_refused_clearly(api):
+def test_a_baton_of_a_process_that_is_gone_is_refused_clearly(api):
     response = api.pipeline({"type": "get_autocommit"}, baton="1.abc")
     assert response.status_code == 400
-    assert response.json()["code"] == "STREAM_ELSEWHERE"
+    assert response.json()["code"] == "STREAM_EXPIRED"
+    assert "process that held it is gone" in response.json()["message"]
 
 
 def test_read_transaction_as_libsql_client_begins_it(api):
