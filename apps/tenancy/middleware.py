@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
+from apps.tenancy import catalogcache
 from apps.tenancy.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
 from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
 from apps.tenancy.bookmarks import Bookmark, sign, verified
@@ -38,7 +39,7 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.recovery import recover
 from apps.tenancy.replicas import note_read, replica_live, replica_placed_here, replica_reached
 from apps.tenancy.replication import fetch_from_replica
-from apps.tenancy.selectors import tenant_get
+from apps.tenancy.selectors import tenant_get, tenant_get_for_request
 
 logger = logging.getLogger(__name__)
 REPLICA_META = "quire.replica"
@@ -70,7 +71,7 @@ class TenantMiddleware:
             self.prepare_public(request)
             return self.get_response(request)
         try:
-            tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
+            tenant = self.resolve(request, slug, self.kept_or_read(slug))
         except DatabaseError as exc:
             return self.catalog_trouble(request, exc)
         if isinstance(tenant, HttpResponse):
@@ -91,7 +92,7 @@ class TenantMiddleware:
             self.prepare_public(request)
             return await get_response(request)
         try:
-            found = await sync_to_async(self.tenant_from_slug)(slug)
+            found = await sync_to_async(self.kept_or_read)(slug)
             # resolve() may render a page or fetch a database: not in the event loop.
             tenant = await sync_to_async(self.resolve)(request, slug, found)
         except DatabaseError as exc:
@@ -189,13 +190,33 @@ class TenantMiddleware:
         if here and not database_path(tenant.slug).exists():
             fetch_from_replica(slug=tenant.slug)
 
+    def kept_or_read(self, slug: str) -> Tenant | None:
+        """Return the tenant from ``tenant_from_slug``; read the catalog again if in doubt.
+
+        Where rows are kept for a while (a shared catalog server), a kept row is trusted
+        only to serve a tenant here whose file is here; anything else is read again.
+        """
+        tenant = self.tenant_from_slug(slug)
+        if catalogcache.exact() or self.serves_here(tenant):
+            return tenant
+        return tenant_get(slug=slug)
+
+    def serves_here(self, tenant: Tenant | None) -> bool:
+        """Return True if this node serves the tenant from its own file."""
+        return (
+            tenant is not None
+            and tenant.is_servable
+            and tenant.home_node in ("", settings.QUIRE_NODE_ID)
+            and database_path(tenant.slug).exists()
+        )
+
     def slug_from_request(self, request: HttpRequest) -> str | None:
         """Return the tenant slug of the request's host, or None for the public site."""
         return slug_from_host(request.get_host(), settings.QUIRE_BASE_DOMAIN)
 
     def tenant_from_slug(self, slug: str) -> Tenant | None:
-        """Return the catalog's tenant for this slug, or None."""
-        return tenant_get(slug=slug)
+        """Return the catalog's tenant for this slug (kept in the process), or None."""
+        return tenant_get_for_request(slug=slug)
 
     def tenant_not_found(self, request: HttpRequest, slug: str) -> NoReturn:
         """Answer a host that names no servable tenant: 404, and nothing created."""

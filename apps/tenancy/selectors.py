@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -13,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.tenancy import schema
+from apps.tenancy import catalogcache, schema
 from apps.tenancy.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.databases import (
     database_files,
@@ -31,11 +32,26 @@ def tenant_get(*, slug: str) -> Tenant | None:
     the fields a request needs, and ``Model.from_db`` to build the instance (a tenth of
     the ORM's cost). The other fields are deferred: Django loads them on first access.
     """
+    row = _lookup_row(slug)
+    return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
+
+
+def tenant_get_for_request(*, slug: str) -> Tenant | None:
+    """Return the tenant with this slug as ``tenant_get``, from the process's kept rows.
+
+    Rows are kept until the catalog changes (``apps.tenancy.catalogcache``); each call
+    returns a new instance.
+    """
+    row = catalogcache.cached_row(slug, _lookup_row)
+    return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
+
+
+def _lookup_row(slug: str) -> tuple[Any, ...] | None:
     connection = connections[DEFAULT_DB_ALIAS]
     with connection.cursor() as cursor:
         cursor.execute(_lookup_sql(connection.vendor), [slug])
         row = cursor.fetchone()
-    return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
+    return tuple(row) if row else None
 
 
 _FIELDS = ["id", "slug", "name", "status", "home_node", "max_db_bytes"]
