@@ -35,6 +35,11 @@ TENANT_QUERY_TIMEOUT = env.float("TENANT_QUERY_TIMEOUT", default=5.0)
 TENANT_PROVISIONING_TIMEOUT = env.int("TENANT_PROVISIONING_TIMEOUT", default=60)
 # Open tenant connections kept per process (each holds 3 file descriptors: db, -wal, -shm).
 TENANT_MAX_OPEN_CONNECTIONS = env.int("TENANT_MAX_OPEN_CONNECTIONS", default=256)
+# Catalog rows kept per process for routing requests (apps.tenancy.catalogcache): with a
+# SQLite catalog until it changes; with a shared catalog server (PostgreSQL) for this many
+# seconds at most (0: not kept), the time a suspend or delete made elsewhere may take.
+TENANT_CATALOG_CACHE_SIZE = env.int("TENANT_CATALOG_CACHE_SIZE", default=20_000)
+TENANT_CATALOG_CACHE_SECONDS = env.float("TENANT_CATALOG_CACHE_SECONDS", default=0.0)
 # Usage metering (apps.tenancy.metering): rows read and written are counted by the tenant
 # connection; each process adds its counts to the catalog every QUIRE_USAGE_FLUSH_SECONDS
 # (0: only when metering.flush() is called) and at exit.
@@ -170,7 +175,7 @@ MIDDLEWARE = [
     "apps.tenancy.middleware.ReplicaSessionGuard",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.middleware.AuthenticationMiddleware",  # the member kept until a write
     "apps.core.middleware.PrivateCacheMiddleware",
     "apps.accounts.ratelimit.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -269,7 +274,8 @@ LOGIN_REDIRECT_URL = "posts:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Sessions live in each tenant's database; cookies stay on the host that set them.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# (Django's database store, the row kept until the workspace's next write: apps.accounts.sessions)
+SESSION_ENGINE = "apps.accounts.sessions"
 SESSION_COOKIE_DOMAIN = None
 CSRF_COOKIE_DOMAIN = None
 # The apex has no session store, so flash messages travel in a cookie.
