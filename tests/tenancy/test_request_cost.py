@@ -1,0 +1,299 @@
+"""What a request no longer reads again, and that every change still shows at once.
+
+The catalog row of the tenant (kept per process until the catalog changes), the session
+row and the signed-in member (kept per connection until the workspace's next write).
+These tests use ``transactional_db``: with the catalog inside a test transaction, rows
+are never kept (a transaction's reads may be rolled back).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apps.accounts.middleware import member_of
+from apps.accounts.models import User
+from apps.accounts.services import member_deactivate, member_set_role
+from apps.tenancy import catalogcache
+from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import database_path, tenant_alias
+from apps.tenancy.models import Tenant
+from apps.tenancy.services import (
+    tenant_clone,
+    tenant_delete,
+    tenant_rename,
+    tenant_resume,
+    tenant_suspend,
+)
+from tests.conftest import PASSWORD, admin_email, host
+
+NEW_PASSWORD = "another-Strong-pass-7"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rows() -> Iterator[None]:
+    catalogcache.forget()
+    yield
+    catalogcache.forget()
+
+
+@pytest.fixture
+def acme(transactional_db, make_tenant) -> Tenant:
+    return make_tenant("acme")
+
+
+def catalog_queries(client: Client, path: str, slug: str) -> tuple[int, int]:
+    """Return (status, queries on the catalog) of one GET."""
+    with CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as queries:
+        status = client.get(path, HTTP_HOST=host(slug)).status_code
+    return status, len(queries)
+
+
+def other_connection(path: str) -> sqlite3.Connection:
+    """A connection of its own, as another worker or a command would have."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def catalog_file() -> str:
+    return str(connections[DEFAULT_DB_ALIAS].settings_dict["NAME"])
+
+
+# The catalog row -----------------------------------------------------------------------
+
+
+def test_the_catalog_row_is_read_once_then_kept(acme, client):
+    assert catalog_queries(client, "/login/", "acme") == (200, 1)
+    assert catalog_queries(client, "/login/", "acme") == (200, 0)
+
+
+def test_suspend_and_resume_take_effect_on_the_next_request(acme, client):
+    client.get("/login/", HTTP_HOST=host("acme"))
+    tenant_suspend(tenant=acme)
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 403
+    tenant_resume(tenant=acme)
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 200
+
+
+def test_a_change_committed_by_another_process_takes_effect_at_once(acme, client):
+    assert catalog_queries(client, "/login/", "acme") == (200, 1)
+    with other_connection(catalog_file()) as other:
+        other.execute("UPDATE tenancy_tenant SET status = 'suspended' WHERE slug = 'acme'")
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 403
+    with other_connection(catalog_file()) as other:
+        other.execute("UPDATE tenancy_tenant SET home_node = 'node-9' WHERE slug = 'acme'")
+        other.execute("UPDATE tenancy_tenant SET status = 'active' WHERE slug = 'acme'")
+    response = client.get("/login/", HTTP_HOST=host("acme"))
+    assert response.status_code == 421 and response["X-Quire-Home-Node"] == "node-9"
+
+
+def test_delete_and_rename_take_effect_on_the_next_request(acme, make_tenant, client):
+    beta = make_tenant("beta")
+    for slug in ("acme", "beta"):
+        assert client.get("/login/", HTTP_HOST=host(slug)).status_code == 200
+    tenant_delete(tenant=acme)
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 404
+    tenant_rename(tenant=beta, new_slug="gamma")
+    assert client.get("/login/", HTTP_HOST=host("beta")).status_code == 404
+    assert b"Sign in to Beta" in client.get("/login/", HTTP_HOST=host("gamma")).content
+
+
+def test_a_new_workspace_is_found_though_its_name_was_unknown_a_moment_before(
+    transactional_db, make_tenant, client
+):
+    assert catalog_queries(client, "/login/", "newco") == (404, 1)
+    assert catalog_queries(client, "/login/", "newco") == (404, 0)  # kept: nothing changed
+    make_tenant("newco")
+    assert client.get("/login/", HTTP_HOST=host("newco")).status_code == 200
+
+
+def test_each_host_gets_its_own_workspace(acme, make_tenant, client):
+    make_tenant("beta", name="Beta Corp")
+    for _ in range(3):
+        assert b"Sign in to Acme" in client.get("/login/", HTTP_HOST=host("acme")).content
+        assert b"Sign in to Beta Corp" in client.get("/login/", HTTP_HOST=host("beta")).content
+
+
+def test_a_lookup_inside_a_catalog_transaction_reads_the_catalog(acme):
+    from apps.tenancy.selectors import tenant_get_for_request
+
+    tenant_get_for_request(slug="acme")
+    with pytest.raises(RuntimeError, match="rolled back"), transaction_on_catalog():
+        Tenant.objects.filter(slug="acme").update(name="Renamed inside")
+        assert tenant_get_for_request(slug="acme").name == "Renamed inside"
+        raise RuntimeError("rolled back")
+    assert tenant_get_for_request(slug="acme").name == "Acme"
+
+
+def transaction_on_catalog():
+    from django.db import transaction
+
+    return transaction.atomic(using=DEFAULT_DB_ALIAS)
+
+
+def test_the_kept_rows_are_bounded(acme, make_tenant, client, settings):
+    settings.TENANT_CATALOG_CACHE_SIZE = 2
+    make_tenant("beta")
+    for slug in ("acme", "beta", "nobody"):
+        client.get("/login/", HTTP_HOST=host(slug))
+    assert catalog_queries(client, "/login/", "acme") == (200, 1)  # the oldest went
+
+
+def test_with_a_shared_catalog_rows_are_kept_for_the_configured_time(
+    acme, client, settings, monkeypatch
+):
+    """A catalog server tells no process of changes: rows are kept a bounded time."""
+    settings.TENANT_CATALOG_CACHE_SECONDS = 2.0
+    clock = [1000.0]
+    monkeypatch.setattr(catalogcache, "_validity", lambda: ("ttl",))
+    monkeypatch.setattr(catalogcache, "exact", lambda: False)
+    monkeypatch.setattr(catalogcache.time, "monotonic", lambda: clock[0])
+    assert catalog_queries(client, "/login/", "acme") == (200, 1)
+    with other_connection(catalog_file()) as other:  # suspended on another node
+        other.execute("UPDATE tenancy_tenant SET status = 'suspended' WHERE slug = 'acme'")
+    clock[0] += 1.9
+    assert catalog_queries(client, "/login/", "acme") == (200, 0)  # within the bound
+    clock[0] += 0.2
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 403
+
+
+def test_with_a_shared_catalog_a_kept_row_is_trusted_only_to_serve_here(
+    acme, client, settings, monkeypatch
+):
+    settings.TENANT_CATALOG_CACHE_SECONDS = 60.0
+    monkeypatch.setattr(catalogcache, "_validity", lambda: ("ttl",))
+    monkeypatch.setattr(catalogcache, "exact", lambda: False)
+    client.get("/login/", HTTP_HOST=host("acme"))
+    tenant_delete(tenant=acme)  # its file goes to the trash: the kept row is read again
+    assert not database_path("acme").exists()
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 404
+
+
+# The session and the member ------------------------------------------------------------
+
+
+def member_queries(client: Client, slug: str = "acme", path: str = "/") -> tuple[int, list[str]]:
+    """Return (status, the session and user queries on the workspace's file) of one GET."""
+    with tenant_context(Tenant.objects.get(slug=slug)):
+        alias = tenant_alias(slug)
+    with CaptureQueriesContext(connections[alias]) as queries:
+        status = client.get(path, HTTP_HOST=host(slug)).status_code
+    tables = ('"django_session"', '"accounts_user"')
+    return status, [q["sql"] for q in queries if any(f"FROM {t}" in q["sql"] for t in tables)]
+
+
+def test_the_session_and_member_are_read_once_then_kept(acme, client, sign_in):
+    sign_in(client, acme)
+    status, first = member_queries(client)
+    assert status == 200 and len(first) == 2
+    assert member_queries(client) == (200, [])
+
+
+def test_sign_out_takes_effect_at_once(acme, client, sign_in):
+    sign_in(client, acme)
+    cookie = client.cookies["sessionid"].value
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 200
+    client.post("/logout/", HTTP_HOST=host("acme"))
+    client.cookies["sessionid"] = cookie  # the old cookie, replayed
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_a_session_ended_by_another_process_ends_at_once(acme, client, sign_in):
+    sign_in(client, acme)
+    assert member_queries(client)[0] == 200
+    with other_connection(str(database_path("acme"))) as other:
+        other.execute("DELETE FROM django_session")
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_password_change_signs_out_other_browsers_at_once(acme, client, sign_in):
+    other_browser = Client()
+    sign_in(client, acme)
+    sign_in(other_browser, acme)
+    assert member_queries(other_browser)[0] == 200
+    response = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        HTTP_HOST=host("acme"),
+    )
+    assert response.status_code == 302
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 200  # kept signed in
+    assert other_browser.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_a_password_changed_by_another_process_signs_out_at_once(acme, client, sign_in):
+    sign_in(client, acme)
+    assert member_queries(client)[0] == 200
+    with other_connection(str(database_path("acme"))) as other:
+        other.execute("UPDATE accounts_user SET password = 'md5$x$changed'")
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_deactivation_takes_effect_at_once(acme, make_member, client, sign_in):
+    bob = make_member(acme, "bob@acme.example")
+    sign_in(client, acme, "bob@acme.example")
+    assert member_queries(client)[0] == 200
+    with tenant_context(acme):
+        member_deactivate(member=bob)
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_role_change_takes_effect_at_once(acme, make_member, client, sign_in):
+    bob = make_member(acme, "bob@acme.example")
+    sign_in(client, acme, "bob@acme.example")
+    assert member_queries(client, path="/members/")[0] == 403
+    with tenant_context(acme):
+        member_set_role(member=bob, role=User.Role.ADMIN)
+    assert client.get("/members/", HTTP_HOST=host("acme")).status_code == 200
+    with tenant_context(acme):
+        member_set_role(member=bob, role=User.Role.MEMBER)
+    assert client.get("/members/", HTTP_HOST=host("acme")).status_code == 403
+
+
+def test_an_expired_session_is_not_served_from_memory(acme, client, sign_in, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sign_in(client, acme)
+    assert member_queries(client)[0] == 200
+    later = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
+    monkeypatch.setattr("apps.accounts.sessions.timezone.now", lambda: later)
+    monkeypatch.setattr("django.contrib.sessions.backends.db.timezone.now", lambda: later)
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 302
+
+
+def test_the_same_session_key_in_two_workspaces_stays_apart(acme, client, sign_in):
+    """A clone carries the same session rows; signing out of one leaves the other signed in."""
+    sign_in(client, acme)
+    clone = tenant_clone(source=acme, slug="acme2", name="Acme two")
+    cookie = client.cookies["sessionid"].value
+    in_clone = Client()
+    in_clone.cookies["sessionid"] = cookie
+    assert member_queries(client)[0] == 200
+    assert member_queries(in_clone, slug="acme2")[0] == 200
+    with tenant_context(clone):
+        Session.objects.all().delete()
+    assert in_clone.get("/", HTTP_HOST=host("acme2")).status_code == 302
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 200
+
+
+def test_each_request_gets_its_own_member_instance(acme, client, sign_in, rf):
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    sign_in(client, acme)
+    request = rf.get("/", HTTP_HOST=host("acme"))
+    request.COOKIES["sessionid"] = client.cookies["sessionid"].value
+    SessionMiddleware(lambda r: None).process_request(request)
+    with tenant_context(acme):
+        first, second = member_of(request), member_of(request)
+        assert first.email == second.email == admin_email("acme")
+        first.first_name = "Changed in one request only"
+        assert member_of(request).first_name != first.first_name
+        assert first is not second
