@@ -122,6 +122,8 @@ PRAGMAS_WITH_ARGUMENT = frozenset(
     {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo"}
 ) | {"foreign_key_list"}
 SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master"})
+# Table-valued functions that read only their arguments.
+FUNCTION_TABLES = frozenset({"json_each", "json_tree"})
 REFUSED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile"})
 APP_FUNCTIONS = ("quire_render_markdown", "quire_excerpt")
 DDL_ACTIONS = frozenset(
@@ -233,8 +235,10 @@ class Authorizer:
         return self.update(table_name, column)
 
     def read(self, table_name: str | None, column: str | None) -> int:
-        if table_name in SCHEMA_TABLES or (table_name or "").startswith("pragma_"):
+        if table_name in SCHEMA_TABLES or table_name in FUNCTION_TABLES:
             return OK
+        if (table_name or "").startswith("pragma_"):
+            return OK  # a PRAGMA as a table: the PRAGMA itself is checked (``pragma``)
         table = TABLES.get(table_name or "")
         if table is None:
             return self.refuse(f"table {table_name} is not available over the SQL API")

@@ -152,6 +152,10 @@ def test_nothing_leaves_the_file_or_changes_how_it_is_kept(api, sql, tmp_path):
     assert list(tmp_path.glob("*.sqlite3")) == []
 
 
+def test_json_table_functions_work(api):
+    assert values(api.execute("SELECT value FROM json_each('[1, 2]')")) == [[1], [2]]
+
+
 def test_allowed_pragmas_describe_the_surface(api):
     columns = values(api.execute("PRAGMA table_info(posts_tag)"))
     assert [row[1] for row in columns] == ["id", "name"]
@@ -199,3 +203,24 @@ def test_the_apps_own_connection_carries_no_authorizer(api, client, acme):
         "/login/", {"username": admin_email("acme"), "password": "x"}, HTTP_HOST=host("acme")
     )
     assert response.status_code in (200, 302)
+
+
+def test_the_readme_documents_exactly_the_surface():
+    """The README's table of what a token reaches lists the tables of surface.TABLES."""
+    from pathlib import Path
+
+    from apps.sqlapi.surface import PRAGMAS, TABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Your workspace over HTTP", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = {
+        name for row in rows for name in row.split("|")[1].strip().strip("`").split("`, `")
+    }
+    assert documented == set(TABLES)
+    for table in TABLES.values():
+        row = next(row for row in rows if f"`{table.name}`" in row)
+        for column in sorted(table.writable_columns | table.hidden):
+            assert f"`{column}`" in row, (table.name, column)
+    for pragma in PRAGMAS:
+        assert f"`{pragma}`" in section
