@@ -214,3 +214,25 @@ def test_random_bodies_never_get_a_500(api, unchanged):
         response = api.post("/v2/pipeline", None, raw=raw.encode())
         assert response.status_code in (200, 400), (raw, response.content)
         json.loads(response.content)
+
+
+def test_over_quota_the_api_answers_429_and_writes_nothing(api, ro_api, acme):
+    from apps.tenancy import metering
+
+    metering.plan_define(name="tiny", rows_written=0)
+    metering.tenant_set_plan(tenant=acme, plan_name="tiny")
+    try:
+        response = api.pipeline(
+            {"type": "execute", "stmt": stmt("INSERT INTO posts_tag(name) VALUES ('x')")}
+        )
+        body = assert_protocol_error(response, 429, "QUOTA_EXCEEDED")
+        assert "rows written" in body["message"]
+        assert int(response["Retry-After"]) > 0
+        assert ro_api.execute("SELECT count(*) FROM posts_tag")["rows"] == [
+            [{"type": "integer", "value": "0"}]
+        ]
+        metering.plan_define(name="tiny", api_calls=0)
+        response = ro_api.pipeline({"type": "execute", "stmt": stmt("SELECT 1")})
+        assert "API calls" in assert_protocol_error(response, 429, "QUOTA_EXCEEDED")["message"]
+    finally:
+        metering.tenant_set_plan(tenant=acme, plan_name=None)
