@@ -28,14 +28,7 @@ function request()
   return wrk.format("GET", "/", headers)
 end
 
-local statuses = {}
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
 function done(summary, latency, requests)
-  local fivexx = 0
-  for _, thread in ipairs(threads or {}) do end
   io.write(string.format("QUIRE_RESULT %d %d %d %d %d %d\n",
     summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(99), summary.duration))
