@@ -1,6 +1,7 @@
 """Cached page parts: never stale after a write, never another viewer's or workspace's."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import caches
@@ -228,3 +229,13 @@ def test_unknown_posts_are_404_and_odd_parameters_are_harmless(client, acme, adm
     assert client.get("/posts/999/", HTTP_HOST=host("acme")).status_code == 404  # cached miss
     for query in ("author=99999999999999999999999999", "page=-1", "page=x", "tag=%00"):
         assert client.get(f"/?{query}", HTTP_HOST=host("acme")).status_code == 200
+
+
+@pytest.mark.parametrize("moment", [datetime(2026, 1, 5, 7, 3, 9, 120, tzinfo=UTC), None])
+def test_list_date_filters_write_what_djangos_date_filter_writes(moment):
+    from django.template.defaultfilters import date as django_date
+
+    from apps.posts.templatetags.quire_dates import iso, stamp
+
+    assert iso(moment) == django_date(moment, "c")
+    assert stamp(moment) == django_date(moment, "j M Y, H:i")

@@ -1,8 +1,9 @@
-"""``{% path "app:name" %}``: the ``{% url %}`` of a link without arguments, reversed once.
+"""``{% path "app:name" arg... %}``: ``{% url %}``, each path reversed once per process.
 
-Navigation links are the same on every page; ``reverse()`` costs more than the rest of
-the navigation. The result depends only on the URLconf and the script prefix, which are
-part of the memo's key.
+Navigation links are the same on every page, and a list repeats one pattern per row;
+``reverse()`` costs more than the rest of a row. A path depends only on the URLconf, the
+script prefix, the view and its arguments, which are the memo's key. Arguments must be
+hashable (ids, slugs).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ register = template.Library()
 
 
 @register.simple_tag
-def path(viewname: str) -> str:
-    """Return the path of a view that takes no arguments."""
-    return _reversed(get_urlconf(), get_script_prefix(), viewname)
+def path(viewname: str, *args: Any) -> str:
+    """Return the path of a view with these positional arguments."""
+    return _reversed(get_urlconf(), get_script_prefix(), viewname, args)
 
 
-@lru_cache(maxsize=256)
-def _reversed(urlconf: str | None, prefix: str, viewname: str) -> str:
-    return reverse(viewname, urlconf=urlconf)
+@lru_cache(maxsize=4096)
+def _reversed(urlconf: str | None, prefix: str, viewname: str, args: tuple[Any, ...]) -> str:
+    return reverse(viewname, urlconf=urlconf, args=args)
 
 
 @receiver(setting_changed)
