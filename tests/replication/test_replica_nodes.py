@@ -1,9 +1,9 @@
 """Three nodes on 127.0.0.1, one region each: reads served near the user, never stale.
 
 node-1 is acme's primary; node-2 and node-3 hold read replicas kept by their replica
-supervisors. The catalog is a shared PostgreSQL; replicas travel through SeaweedFS; nginx
-listens on one port per region (standing in for geo-DNS) and sends it to that region's
-node.
+supervisors. Then acme moves to node-2 and node-1 takes a replica. The catalog is a
+shared PostgreSQL; replicas travel through SeaweedFS; nginx listens on one port per
+region (standing in for geo-DNS) and sends it to that region's node.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def start_nodes(quire: Quire, s3_endpoint: str) -> dict[str, Node]:
     create = ("--name", "Acme", "--admin-email", "boss@acme.example")
     one.manage("create_tenant", "acme", *create, "--admin-password", PASSWORD)
     one.manage("replicate_tenant", "acme", "--on", "node-2", "--on", "node-3")
-    for name in ("node-2", "node-3"):
-        quire.start("manage.py", "replica_supervisor", **nodes[name].env)
+    for node in nodes.values():
+        node.processes.append(quire.start("manage.py", "replica_supervisor", **node.env))
     return nodes
 
 
@@ -92,7 +92,7 @@ def replica_ready(node: Node) -> Callable[[], bool]:
     return (Path(node.env["TENANTS_DATA_DIR"]) / ".replicas" / "acme.sqlite3").exists
 
 
-def test_each_region_reads_its_replica_sees_its_own_writes_and_outlives_the_primary(
+def test_each_region_reads_its_replica_sees_its_own_writes_across_a_move_and_outlives_the_primary(
     quire: Quire, s3_endpoint: str
 ):
     nodes = start_nodes(quire, s3_endpoint)
@@ -102,27 +102,41 @@ def test_each_region_reads_its_replica_sees_its_own_writes_and_outlives_the_prim
     port = regions["node-3"]
     client = HttpSession(port, f"acme.localhost:{port}")  # a user near node-3
     client.sign_in("boss@acme.example", PASSWORD)  # the POST is served by node-1
-    served_by = []
-    for n in range(ROUNDS):
-        client.request("GET", "/posts/new/")
-        status, _ = client.request("POST", "/posts/new/", {"title": f"mine-{n}", "body": "x"})
-        assert status == 302
-        assert client.headers["X-Quire-Served-By"] == "node-1 primary"
-        assert "quire_bookmark" in client.cookies
-        status, page = client.request("GET", "/")
-        assert status == 200
-        assert f"mine-{n}" in page, f"read {n} did not show the reader's own write"
-        served_by.append(client.headers["X-Quire-Served-By"])
+    served_by = [write_then_read(client, f"mine-{n}", "node-1 primary") for n in range(ROUNDS)]
     assert served_by.count("node-3 replica") >= ROUNDS * 3 // 4, served_by
 
-    primary = nodes["node-1"].processes[1]
-    reads = read_while(regions, ("node-2", "node-3"), lambda: kill_group(primary))
-    for name in ("node-2", "node-3"):
+    # acme moves to node-2 (its replica there ends); node-1 takes a replica instead.
+    nodes["node-1"].manage("move_tenant", "acme", "--to", "node-2")
+    nodes["node-2"].manage("replicate_tenant", "acme", "--on", "node-1")
+    wait_until(lambda: not replica_ready(nodes["node-2"])(), what="node-2's replica to go")
+    served_by = [write_then_read(client, f"moved-{n}", "node-2 primary") for n in range(ROUNDS)]
+    assert served_by.count("node-3 replica") >= ROUNDS // 2, served_by
+    assert served_by[-5:] == ["node-3 replica"] * 5, served_by  # it follows node-2 now
+    wait_until(replica_ready(nodes["node-1"]), timeout=60, what="node-1's replica of acme")
+
+    primary = nodes["node-2"].processes[1]  # its gunicorn
+    reads = read_while(regions, ("node-1", "node-3"), lambda: kill_group(primary))
+    for name in ("node-1", "node-3"):
         assert reads[name] and set(reads[name]) == {(200, f"{name} replica")}, reads[name]
     status, page = client.request("POST", "/posts/new/", {"title": "while down", "body": "x"})
     assert status == 503
     assert client.headers.get("Retry-After")
     assert "Read-only for the moment" in page
+
+
+def write_then_read(client: HttpSession, title: str, primary: str) -> str:
+    """Post (the primary answers), read the list at once: it has the post; who served it."""
+    client.request("GET", "/posts/new/")
+    status, _ = client.request("POST", "/posts/new/", {"title": title, "body": "x"})
+    assert status == 302, title
+    assert client.headers["X-Quire-Served-By"] == primary
+    assert "quire_bookmark" in client.cookies
+    status, page = client.request("GET", "/")
+    assert status == 200
+    assert title in page, (
+        f"the read after {title!r} did not show it: {client.headers}, {client.cookies}"
+    )
+    return client.headers["X-Quire-Served-By"]
 
 
 def read_while(
