@@ -105,14 +105,22 @@ test("an interactive transaction rolls back", async () => {
 });
 
 test("a read transaction sees one snapshot", async () => {
-  const tx = await db.transaction("read");
+  const count = "SELECT count(*) AS n FROM posts_tag";
+  const tx = await db.transaction("read"); // BEGIN TRANSACTION READONLY
   try {
-    const result = await tx.execute("SELECT count(*) AS n FROM posts_post");
-    assert.equal(result.rows[0].n, 3);
+    const before = (await tx.execute(count)).rows[0].n;
+    await db.execute({ sql: "INSERT INTO posts_tag (name) VALUES (?)", args: [`${run}-snap`] });
+    assert.equal((await tx.execute(count)).rows[0].n, before); // not the write since
+    await assert.rejects(
+      tx.execute({ sql: "INSERT INTO posts_tag (name) VALUES (?)", args: [`${run}-ro-tx`] }),
+      (error) => /^SQLITE_(READONLY|AUTH)/.test(error.code),
+    );
     await tx.commit();
+    assert.equal((await db.execute(count)).rows[0].n, before + 1);
   } finally {
     tx.close();
   }
+  assert.deepEqual(await tagNames(`${run}-ro-tx`), []);
 });
 
 test("typed values round-trip", async () => {
