@@ -25,6 +25,7 @@ from apps.tenancy.databases import (
     require_database_file,
     sqlite_uri,
 )
+from apps.tenancy.hosts import slug_from_host
 from apps.tenancy.models import Tenant
 
 
@@ -53,6 +54,15 @@ def sql_connection(tenant: Tenant, *, read_only: bool) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def slug_of_host(host: str) -> str | None:
+    """Return the workspace slug a request's host names, or None for the public site.
+
+    The same reading as ``TenantMiddleware`` (raises DisallowedHost outside the base
+    domain), for endpoints answered before it runs.
+    """
+    return slug_from_host(host, settings.QUIRE_BASE_DOMAIN)
 
 
 def same_file(tenant: Tenant, inode: int) -> bool:

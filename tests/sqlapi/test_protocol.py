@@ -288,3 +288,20 @@ def test_the_path_form_naming_another_workspace_on_a_workspace_host_is_404(api):
     response = api.post("/db/other/v2/pipeline", {"requests": []})
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_api_calls_skip_the_pages_middleware_but_not_https(api, client, rw_token, settings):
+    response = api.pipeline({"type": "execute", "stmt": stmt("SELECT 1")})
+    assert "Set-Cookie" not in response and "Content-Security-Policy" not in response
+    outside = client.post(
+        "/v2/pipeline", data="{}", content_type="application/json", HTTP_HOST="evil.example"
+    )
+    assert outside.status_code == 400
+    settings.SECURE_SSL_REDIRECT = True
+    from django.test import Client
+
+    redirected = Client().post(
+        "/db/acme/v2/pipeline", data="{}", content_type="application/json", HTTP_HOST="quire.test"
+    )
+    assert redirected.status_code == 301
+    assert redirected["Location"].startswith("https://quire.test/db/acme/")
