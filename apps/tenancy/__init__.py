@@ -19,7 +19,7 @@ Public API (the product apps and operators use these modules and nothing else):
   ``exceeded_quotas``, ``flush``; ``MeteringMiddleware`` for settings.
 - ``sqlaccess``: ``sql_connection`` (a connection of its own on a workspace's file, for
   SQL clients send: read-only or read-write, no ATTACH), ``advance_position``,
-  ``commit_position_of``, ``file_inode``, ``same_file``.
+  ``commit_position_of``, ``file_inode``, ``same_file``, ``slug_of_host``.
 - ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
 - ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
