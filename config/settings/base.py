@@ -167,6 +167,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.sqlapi.middleware.SqlApiMiddleware",  # SQL API calls skip the pages' middleware
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
