@@ -1,0 +1,479 @@
+"""CPU a page costs, in ONE process: Quire's pages against a bare Django page, with tenancy's share.
+
+    .venv/bin/python bench/pages.py [--tenants 10000] [--posts 200] [--rounds 9]
+                                    [--requests 200] [--zipf-s 1.0] [--profile MODE]
+
+No HTTP server: each request is a WSGI environ handed to Django's WSGIHandler, its body
+read and closed as gunicorn would. CPU is ``time.process_time()`` around each batch of
+10 requests of one mode; the modes' batches take turns within each round (the order
+rotates between rounds), so drift of the machine hits them alike. A mode's figure for a
+round is its CPU over --requests requests, divided by their number; a ratio is the
+median over the rounds of each round's ratio, printed with its min and max. Production settings,
+DEBUG off, one signed-in admin (a real session cookie).
+
+  bare          a plain Django view: the 20 newest of 200 rows from ONE SQLite file, one
+                join, a small template, Django's usual middleware (bench.bare_page)
+  list          Quire's post list of one workspace (200 posts), through the tenancy
+  detail        a post with its comment, search (``?q=markdown``), members
+  single        the post list on the same code with ONE database: bench.load.single_settings'
+                middleware and its file as the default connection, no router
+  zipf          the post list of workspaces drawn from a Zipf law (exponent --zipf-s) over
+                --tenants workspaces, at the default connection cap; warmed up first
+  *-miss        the first request after a write to the workspace (caches miss): a batch
+                of (write, then one measured request)
+
+Ratios and targets: list, detail, search, members / bare <= 1.3; list / single <= 1.05
+(tenancy tax); zipf / list <= 1.15. Prints JSON lines, then a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import json
+import os
+import pstats
+import random
+import resource
+import secrets
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"list": 1.3, "detail": 1.3, "search": 1.3, "members": 1.3}
+SOURCE = "load-00000"
+BATCH = 10  # requests of one mode before the next mode's turn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tenants", type=int, default=10_000, help="workspaces for zipf")
+    parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--requests", type=int, default=200, help="per mode and round")
+    parser.add_argument("--misses", type=int, default=30, help="write-then-read samples a round")
+    parser.add_argument("--zipf-s", type=float, default=1.0)
+    parser.add_argument("--warmup", type=int, default=0, help="zipf warm-up (default: tenants)")
+    parser.add_argument("--profile", help="profile this mode instead (cProfile, top functions)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="quire-pages-"))
+    try:
+        bench = Bench(work, args)
+        if args.profile:
+            bench.profile(args.profile)
+        else:
+            bench.run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Bench:
+    def __init__(self, work: Path, args: argparse.Namespace) -> None:
+        self.args = args
+        started = time.perf_counter()
+        configure(work)
+        from bench.load.seed import seed_source, session_for
+
+        self.source = seed_source(args.posts)
+        cookie, _csrf = session_for(self.source)
+        self.cookie = cookie.replace(";", "; ")
+        copy_database(work / "tenants" / f"{SOURCE}.sqlite3", os.environ["QUIRE_SINGLE_DATABASE"])
+        single_database_catalog()
+        from bench import bare_page
+
+        bare_page.create_database(Path(os.environ["QUIRE_BARE_DATABASE"]))
+        self.slugs = make_workspaces(self.source, args.tenants)
+        emit(
+            {
+                "bench": "pages",
+                "what": "setup",
+                "tenants": len(self.slugs),
+                "posts_each": args.posts,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        self.handlers = build_handlers()
+        self.detail_id = self.commented_post()
+        self.modes = self.define_modes()
+        self.check_pages()
+
+    def commented_post(self) -> int:
+        from apps.posts.models import Comment
+        from apps.tenancy.context import tenant_context
+
+        with tenant_context(self.source):
+            return Comment.objects.order_by("-post_id").values_list("post_id", flat=True)[0]
+
+    def define_modes(self) -> dict[str, Callable[[int], list[tuple[Any, dict[str, Any]]]]]:
+        """Return, for each mode, a maker of N (handler, environ) pairs."""
+        host = f"{SOURCE}.localhost"
+        quire, single, bare = self.handlers
+
+        def same(handler: Any, host: str, path: str, query: str = "") -> Any:
+            return lambda n: [(handler, environ(host, path, query, self.cookie)) for _ in range(n)]
+
+        zipf = ZipfHosts(self.slugs, self.args.zipf_s)
+        return {
+            "bare": same(bare, "localhost", "/notes/"),
+            "list": same(quire, host, "/"),
+            "detail": same(quire, host, f"/posts/{self.detail_id}/"),
+            "search": same(quire, host, "/search/", "q=markdown"),
+            "members": same(quire, host, "/members/"),
+            "single": same(single, "localhost", "/"),
+            "zipf": lambda n: [(quire, environ(h, "/", "", self.cookie)) for h in zipf.sample(n)],
+        }
+
+    def check_pages(self) -> None:
+        """Fail early unless every mode answers 200 with the page it should."""
+        expect = {
+            "bare": b"Note number 199",
+            "list": f"Post number {self.args.posts - 1}".encode(),
+            "detail": b"A comment.",
+            "search": b"<mark>",
+            "members": b"load@quire.example",
+            "single": f"Post number {self.args.posts - 1}".encode(),
+            "zipf": f"Post number {self.args.posts - 1}".encode(),
+        }
+        for mode, make in self.modes.items():
+            [(handler, env)] = make(1)
+            try:
+                with self.mode_context(mode):
+                    status, body = call(handler, env)
+            except Exception as exc:
+                sys.exit(f"{mode}: {exc!r}: the bench's set-up is wrong")
+            if not status.startswith("200") or expect[mode] not in body:
+                sys.exit(f"{mode}: {status}, {body[:300]!r}: the bench's set-up is wrong")
+
+    @contextmanager
+    def mode_context(self, mode: str) -> Iterator[None]:
+        if mode != "single":
+            yield
+            return
+        with single_database():
+            yield
+
+    def run(self) -> None:
+        args = self.args
+        self.warm_up()
+        names = list(self.modes)
+        rounds: list[dict[str, float]] = []
+        for number in range(args.rounds):
+            order = names[number % len(names) :] + names[: number % len(names)]
+            stores = count_stores()
+            cpu = self.interleaved(order, args.requests)
+            rendered = stores()  # in the steady state, the zipf mode's misses
+            cpu.update({f"{m}-miss": self.miss_cpu(m) for m in ("list", "detail", "search")})
+            rounds.append(cpu)
+            emit({"bench": "pages", "round": number + 1, **ms_of(cpu), "parts_rendered": rendered})
+        report(rounds)
+        emit(
+            {
+                "bench": "pages",
+                "what": "process at the end",
+                "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "page_cache_entries": len(caches_of_pages()),
+                "page_cache_mb": round(sum(map(len, caches_of_pages().values())) / 2**20, 1),
+            }
+        )
+
+    def warm_up(self) -> None:
+        """Serve every workspace once, then Zipf traffic: the caches in their steady state."""
+        for mode in self.modes:
+            if mode != "zipf":
+                self.cpu_per_request(mode, 50)
+        started = time.perf_counter()
+        quire = self.handlers[0]
+        for slug in self.slugs:
+            call(quire, environ(f"{slug}.localhost", "/", "", self.cookie))
+        count = self.args.warmup or len(self.slugs)
+        cpu = self.cpu_per_request("zipf", count)
+        emit(
+            {
+                "bench": "pages",
+                "what": "warm-up: each workspace once, then zipf (not in the ratios)",
+                "zipf_requests": count,
+                "zipf_cpu_ms": round(cpu * 1000, 3),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+
+    def interleaved(self, order: list[str], count: int) -> dict[str, float]:
+        """Return each mode's CPU a request, over ``count`` requests in batches taking turns."""
+        calls = {mode: self.modes[mode](count) for mode in order}
+        spent = dict.fromkeys(order, 0.0)
+        for start in range(0, count, BATCH):
+            for mode in order:
+                batch = calls[mode][start : start + BATCH]
+                with self.mode_context(mode):
+                    started = time.process_time()
+                    for handler, env in batch:
+                        call(handler, env)
+                    spent[mode] += time.process_time() - started
+        return {mode: seconds / count for mode, seconds in spent.items()}
+
+    def cpu_per_request(self, mode: str, count: int) -> float:
+        calls = self.modes[mode](count)
+        with self.mode_context(mode):
+            started = time.process_time()
+            for handler, env in calls:
+                call(handler, env)
+            return (time.process_time() - started) / count
+
+    def miss_cpu(self, mode: str) -> float:
+        """Median CPU of the first request after a write that changed the workspace."""
+        samples = []
+        for _ in range(self.args.misses):
+            [(handler, env)] = self.modes[mode](1)
+            self.write()
+            started = time.process_time()
+            call(handler, env)
+            samples.append(time.process_time() - started)
+        return statistics.median(samples)
+
+    def write(self) -> None:
+        """Commit one change to the measured workspace (advances its commit position)."""
+        from apps.tenancy import work
+        from apps.tenancy.context import tenant_context
+
+        with tenant_context(self.source), work.atomic(), work.cursor() as cursor:
+            cursor.execute("UPDATE posts_post SET title = title WHERE id = %s", [self.detail_id])
+
+    def profile(self, mode: str) -> None:
+        self.warm_up()
+        calls = self.modes[mode](500)
+        profiler = cProfile.Profile()
+        with self.mode_context(mode):
+            profiler.enable()
+            for handler, env in calls:
+                call(handler, env)
+            profiler.disable()
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(35)
+        stats.sort_stats("cumulative").print_stats(60)
+
+
+def count_stores() -> Callable[[], int]:
+    """Count the page parts rendered (stored) from now on; return the reader of the count."""
+    from django.core.cache import caches
+
+    cache = caches["pages"]
+    stored = [0]
+    original = type(cache).set
+
+    def counting_set(*args: Any, **kwargs: Any) -> None:
+        stored[0] += 1
+        original(cache, *args, **kwargs)
+
+    cache.set = counting_set  # type: ignore[method-assign]
+
+    def read() -> int:
+        del cache.set
+        return stored[0]
+
+    return read
+
+
+def caches_of_pages() -> dict[str, Any]:
+    from django.core.cache import caches
+
+    return caches["pages"]._cache  # type: ignore[attr-defined,no-any-return]
+
+
+def configure(work: Path) -> None:
+    """Set up Django (bench.pages_settings) on a fresh catalog and tenants folder."""
+    tenants = work / "tenants"
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.pages_settings",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_LOG_LEVEL": "WARNING",
+            "DATABASE_URL": f"sqlite:///{work / 'catalog.sqlite3'}",
+            "TENANTS_DATA_DIR": str(tenants),
+            "DJANGO_CACHE_DIR": str(work / "cache"),
+            "DJANGO_STATIC_ROOT": str(work / "static"),
+            # Inside the tenants folder, so the unit of work's cursor opens it by its name.
+            "QUIRE_SINGLE_DATABASE": str(tenants / "single.sqlite3"),
+            "QUIRE_BARE_DATABASE": str(work / "bare.sqlite3"),
+        }
+    )
+    os.environ.pop("TENANT_MAX_OPEN_CONNECTIONS", None)  # the default cap
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--no-input", verbosity=0)
+
+
+def copy_database(source: Path, target: str) -> None:
+    """Copy a live SQLite file, its write-ahead log included (SQLite's backup API)."""
+    with sqlite3.connect(source) as reading, sqlite3.connect(target) as writing:
+        reading.backup(writing)
+    writing.close()
+    reading.close()
+
+
+def single_database_catalog() -> None:
+    """Give the single file the catalog's tables too: the whole app on ONE database."""
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    from apps.tenancy.router import tenant_app_labels
+
+    # A workspace file records the catalog's migrations as applied without their tables.
+    labels = sorted(tenant_app_labels())
+    marks = ", ".join("?" * len(labels))
+    with sqlite3.connect(os.environ["QUIRE_SINGLE_DATABASE"]) as db:
+        db.execute(f"DELETE FROM django_migrations WHERE app NOT IN ({marks})", labels)  # noqa: S608
+    db.close()
+    with override_settings(DATABASE_ROUTERS=[]):
+        call_command("migrate", database="single", verbosity=0)
+
+
+def make_workspaces(source: Any, count: int) -> list[str]:
+    """Return the slugs of ``count`` workspaces: the source and clones of it."""
+    from bench.load.seed import clone
+
+    return [SOURCE] + [clone(source, n) for n in range(1, count)]
+
+
+def build_handlers() -> tuple[Any, Any, Any]:
+    """Return WSGI handlers: Quire, Quire on one database, the bare page."""
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.utils import override_settings
+
+    from bench import bare_page
+
+    quire = WSGIHandler()
+    with override_settings(MIDDLEWARE=settings.SINGLE_MIDDLEWARE):
+        single = WSGIHandler()
+    with override_settings(MIDDLEWARE=bare_page.MIDDLEWARE):
+        bare = WSGIHandler()
+    return quire, single, bare
+
+
+@contextmanager
+def single_database() -> Iterator[None]:
+    """Make the single file the default connection and drop the router, for a block."""
+    from django.db import connections, router
+
+    catalog = connections["default"]
+    routers = router.routers
+    connections["default"] = connections["single"]
+    router.routers = []
+    try:
+        yield
+    finally:
+        connections["default"] = catalog
+        router.routers = routers
+
+
+class ZipfHosts:
+    """Hosts of workspaces drawn with probability proportional to 1 / rank ** s."""
+
+    def __init__(self, slugs: list[str], s: float) -> None:
+        self.hosts = [f"{slug}.localhost" for slug in slugs]
+        random.Random(14).shuffle(self.hosts)  # popularity is not creation order
+        weights = [1 / rank**s for rank in range(1, len(self.hosts) + 1)]
+        self.cumulative = list(itertools.accumulate(weights))
+        self.random = random.Random(1414)
+
+    def sample(self, count: int) -> list[str]:
+        return self.random.choices(self.hosts, cum_weights=self.cumulative, k=count)
+
+
+def environ(host: str, path: str, query: str, cookie: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": host,
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": host,
+        "HTTP_COOKIE": cookie,
+        "HTTP_ACCEPT": "text/html",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def call(handler: Any, env: dict[str, Any]) -> tuple[str, bytes]:
+    """Serve one request as a WSGI server would: start, read the body, close."""
+    status: list[str] = []
+    response = handler(env, lambda line, headers, exc_info=None: status.append(line))
+    try:
+        body = b"".join(response)
+    finally:
+        response.close()
+    return status[0], body
+
+
+def ms_of(cpu: dict[str, float]) -> dict[str, float]:
+    return {f"{mode}_ms": round(seconds * 1000, 3) for mode, seconds in cpu.items()}
+
+
+def report(rounds: list[dict[str, float]]) -> None:
+    """Print the medians, each ratio's median over rounds with its spread, and a table."""
+    median = {mode: statistics.median(r[mode] for r in rounds) for mode in rounds[0]}
+    ratios = {f"{page} / bare": (page, "bare", TARGETS[page]) for page in TARGETS}
+    ratios["list / single (tenancy tax)"] = ("list", "single", 1.05)
+    ratios["zipf / list"] = ("zipf", "list", 1.15)
+    ratios["list-miss / bare"] = ("list-miss", "bare", None)
+    rows = []
+    for name, (top, bottom, target) in ratios.items():
+        values = [r[top] / r[bottom] for r in rounds]
+        row = {
+            "bench": "pages",
+            "ratio": name,
+            "median": round(statistics.median(values), 3),
+            "min": round(min(values), 3),
+            "max": round(max(values), 3),
+            "target": target,
+            "met": None if target is None else statistics.median(values) <= target,
+        }
+        rows.append(row)
+        emit(row)
+    emit({"bench": "pages", "what": "median cpu a request", "rounds": len(rounds), **ms_of(median)})
+    print("\nmode            CPU ms/request (median of rounds)")
+    for mode, seconds in median.items():
+        print(f"  {mode:<14}{seconds * 1000:8.3f}")
+    print("\nratio                          median   min     max     target")
+    for row in rows:
+        target = "" if row["target"] is None else f"<= {row['target']}"
+        print(
+            f"  {row['ratio']:<29}{row['median']:<9}{row['min']:<8}{row['max']:<8}{target}"
+            f"{'' if row['met'] is None else ('  met' if row['met'] else '  NOT MET')}"
+        )
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
