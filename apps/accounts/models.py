@@ -41,9 +41,25 @@ class User(AbstractUser):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
+    class PostMail(models.TextChoices):
+        OFF = "off", "Never"
+        EACH = "each", "For each new post"
+        DAILY = "daily", "In a daily digest"
+
     username = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # Empty: the workspace's default zone (settings.TIME_ZONE).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+    avatar = models.FileField(upload_to="avatars/", blank=True, default="")
+    notify_posts = models.CharField(
+        "e-mail about new posts", max_length=5, choices=PostMail.choices, default=PostMail.OFF
+    )
+    notify_comments = models.BooleanField(
+        "e-mail about comments on posts I wrote or commented on", default=True
+    )
+    notify_mentions = models.BooleanField("e-mail when someone mentions me", default=True)
+    digest_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -52,6 +68,18 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email
+
+    @property
+    def display_name(self) -> str:
+        """Return the member's name, or the part of their e-mail before the @."""
+        return self.get_full_name() or self.email.split("@", 1)[0]
+
+    @property
+    def initials(self) -> str:
+        """Return one or two capital letters for an avatar without a picture."""
+        words = self.get_full_name().split() or [self.email.split("@", 1)[0] or "?"]
+        first, last = words[0], words[-1]
+        return (first[0] + (last[0] if len(words) > 1 else "")).upper()
 
     @property
     def is_workspace_admin(self) -> bool:
