@@ -113,11 +113,11 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "posts/detail.html", context)
 
 
-def _article(pk: int) -> dict[str, Any] | bool:
-    """Return the post's title, author and rendered article; False if there is no such post."""
+def _article(pk: int) -> dict[str, Any]:
+    """Return the post's title, author and rendered article; {} if there is no such post."""
     post = post_get(pk=pk)
     if post is None:
-        return False
+        return {}  # remembered too: asking again costs nothing until the next write
     tags = [tag.name for tag in post.tags.all()]
     html = pagecache.render("posts/parts/post.html", {"post": post, "tags": tags})
     return {"title": post.title, "author_id": post.author_id, "html": html}
