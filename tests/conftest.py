@@ -31,8 +31,9 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def tenants_data_dir(settings, tmp_path: Path, template_dir: Path) -> Path:
-    """Point TENANTS_DATA_DIR at an empty folder of this test's own."""
+    """Point TENANTS_DATA_DIR and MEDIA_ROOT (stored files) at empty folders of this test."""
     settings.TENANTS_DATA_DIR = tmp_path / "tenants"
+    settings.MEDIA_ROOT = tmp_path / "tenants" / ".media"
     settings.TENANT_TEMPLATE_DIR = template_dir
     return settings.TENANTS_DATA_DIR
 
