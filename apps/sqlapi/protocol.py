@@ -214,31 +214,74 @@ class Session:
         if read_transaction:
             sql = "BEGIN DEFERRED"
         connection = self.connection
-        before = connection.total_changes
         started = time.perf_counter()
         self.deadline = time.monotonic() + budget.limits.statement_seconds
         try:
-            cursor = self._compile_and_run(sql, params)
-            cols = [{"name": column[0], "decltype": None} for column in cursor.description or ()]
-            rows = self._fetch(cursor, want_rows, budget)
+            own = self.autocommit and self._writes(sql, params)
+            with self._own_transaction(own):
+                before = connection.total_changes
+                cursor = self._compile_and_run(sql, params)
+                cols = [{"name": col[0], "decltype": None} for col in cursor.description or ()]
+                rows = self._fetch(cursor, want_rows, budget)
+                written = connection.total_changes - before
+                self._after_statement(written)
         except sqlite3.Error as exc:
             raise self._sql_error(exc, budget) from None
         finally:
             self.deadline = None
-            self._after_statement(before)
         if read_transaction:
             self._read_only_transaction(True)
-        changed = max(cursor.rowcount, 0) if connection.total_changes != before else 0
-        budget.rows_written += connection.total_changes - before
+        budget.rows_written += written
         return {
             "cols": cols,
             "rows": rows,
-            "affected_row_count": changed,
+            "affected_row_count": max(cursor.rowcount, 0) if written else 0,
             "last_insert_rowid": str(cursor.lastrowid) if cursor.lastrowid else None,
             "rows_read": len(rows),
-            "rows_written": connection.total_changes - before,
+            "rows_written": written,
             "query_duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+
+    def _writes(self, sql: str, params: Any) -> bool:
+        """Return True for a statement that writes and is not transaction control.
+
+        SQLite compiles it (EXPLAIN, authorized like the statement) and its program says:
+        a write transaction, no BEGIN, COMMIT, ROLLBACK or SAVEPOINT of its own. A text
+        that does not compile so is run as it is, and fails or reads.
+        """
+        if self.authorizer.read_only:
+            return False
+        try:
+            program = self._compile_and_run(f"EXPLAIN {sql}", params).fetchall()
+        except (sqlite3.Error, sqlite3.Warning):
+            return False
+        opcodes = {row[1] for row in program}
+        writes = any(row[1] == "Transaction" and row[3] for row in program)
+        return writes and not opcodes & {"AutoCommit", "Savepoint"}
+
+    @contextmanager
+    def _own_transaction(self, own: bool) -> Iterator[None]:
+        """Run an autocommit write in a transaction of its own: all of it, or nothing.
+
+        The commit position advances inside it; a statement stopped by a limit while it
+        returns rows (RETURNING) is rolled back, where autocommit would have kept it.
+        """
+        if not own:
+            yield
+            return
+        with self._engine():
+            self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.connection.in_transaction:  # (an interrupt rolls it back itself)
+                with self._engine():
+                    self.connection.execute("ROLLBACK")
+            self.advanced_to = None
+            raise
+        with self._engine():
+            self.connection.execute("COMMIT")
+        self._after_statement(0)
 
     def _compile_and_run(self, sql: str, params: Any) -> sqlite3.Cursor:
         """Run a client's statement: every part of it the authorizer checks first."""
@@ -270,12 +313,11 @@ class Session:
             rows.append([encode_value(value) for value in row])
         return rows
 
-    def _after_statement(self, before: int) -> None:
+    def _after_statement(self, written: int) -> None:
         """Advance the commit position for a write; note a commit once its transaction ends."""
         connection = self.connection
-        wrote = connection.total_changes != before
         if connection.in_transaction:
-            if wrote and self.advanced_to is None:
+            if written and self.advanced_to is None:
                 with self._engine():
                     self.advanced_to = advance_position(connection)
             return
@@ -286,7 +328,7 @@ class Session:
             if position == self.advanced_to:
                 self.committed = self.advanced_to
             self.advanced_to = None
-        elif wrote:  # an autocommit write, committed by now
+        elif written:  # a write SQLite committed by itself (not known to write beforehand)
             with self._engine():
                 self.committed = advance_position(connection) or self.committed
 
@@ -296,12 +338,15 @@ class Session:
 
         Setting an authorizer (or none) expires every compiled statement, so the engine's
         statements, compiled here, are authorized anew if a client ever sends their text.
+        The client's statement time does not apply to them.
         """
+        deadline, self.deadline = self.deadline, None
         self.connection.set_authorizer(None)
         try:
             yield
         finally:
             self.connection.set_authorizer(self.authorizer)
+            self.deadline = deadline
 
     def _read_only_transaction(self, on: bool) -> None:
         if self.authorizer.read_only_transaction != on:

@@ -72,6 +72,7 @@ def listen() -> None:
             return
         path = socket_path(str(os.getpid()))
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_sockets(path.parent)
         path.unlink(missing_ok=True)  # a process that had this pid before us is gone
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_mask = os.umask(0o177)  # the socket is the server user's alone
@@ -82,6 +83,23 @@ def listen() -> None:
         server.listen(16)
         _listener["pid"] = os.getpid()
     threading.Thread(target=_accept, args=(server,), name="sqlapi-relay", daemon=True).start()
+
+
+def _remove_dead_sockets(folder: Path) -> None:
+    """Remove the sockets of worker processes that are gone (restarted workers)."""
+    for path in folder.glob("*.sock"):
+        if path.stem.isdigit() and not _alive(int(path.stem)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _accept(server: socket.socket) -> None:
