@@ -67,9 +67,12 @@ def quota_page(request: HttpRequest, exc: QuotaExceeded) -> HttpResponse:
 
 
 def quota_notice(request: HttpRequest) -> dict[str, Any]:
-    """Context processor: the quotas a signed-in member's workspace has used up."""
+    """Context processor: the quotas the workspace has used up, looked up only if shown.
+
+    Lazy (the template calls it), so pages that do not show it, such as the "workspace
+    unavailable" pages, never look; the template shows it to signed-in members only.
+    """
     tenant = getattr(request, "tenant", None)
-    user = getattr(request, "user", None)
-    if tenant is None or user is None or not user.is_authenticated:
-        return {"quota_notices": []}
-    return {"quota_notices": exceeded_quotas(tenant)}
+    if tenant is None:
+        return {"quota_notices": ()}
+    return {"quota_notices": lambda: exceeded_quotas(tenant)}
