@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -66,3 +68,82 @@ class QueuedPasswordResetForm(PasswordResetForm):
             to=[to_email],
             html_body=html,
         )
+
+
+@lru_cache(maxsize=1)
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Return the IANA time zones as choices, the workspace's default first."""
+    zones = sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
+    return [
+        ("", "The workspace's default (UTC)"),
+        *((zone, zone.replace("_", " ")) for zone in zones),
+    ]
+
+
+class ProfileForm(forms.Form):
+    """The member's name, time zone and notification preferences."""
+
+    first_name = forms.CharField(label="First name", max_length=150, validators=[validate_one_line])
+    last_name = forms.CharField(
+        label="Last name", max_length=150, required=False, validators=[validate_one_line]
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=time_zone_choices,
+        required=False,
+        help_text="Dates and times are shown in this zone.",
+    )
+    notify_posts = forms.ChoiceField(
+        label="E-mail me about new posts",
+        choices=User.PostMail.choices,
+        widget=forms.RadioSelect,
+    )
+    notify_comments = forms.BooleanField(
+        label="E-mail me about comments on posts I wrote or commented on", required=False
+    )
+    notify_mentions = forms.BooleanField(
+        label="E-mail me when someone mentions me (@name)", required=False
+    )
+
+    @classmethod
+    def for_member(cls, member: User, data: Any = None) -> ProfileForm:
+        initial = {name: getattr(member, name) for name in cls.base_fields}
+        return cls(data, initial=initial)
+
+
+class AvatarForm(forms.Form):
+    picture = forms.FileField(
+        label="Picture",
+        required=False,
+        help_text="PNG, JPEG, GIF or WebP, up to 512 KB. Without one, your initials are shown.",
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}
+        ),
+    )
+    remove = forms.BooleanField(label="Remove my picture", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("picture") and not cleaned.get("remove"):
+            raise forms.ValidationError("Choose a picture, or tick “Remove my picture”.")
+        return cleaned
+
+
+class EmailChangeForm(forms.Form):
+    new_email = forms.EmailField(label="New e-mail address")
+    password = forms.CharField(
+        label="Your current password", widget=forms.PasswordInput, strip=False
+    )
+
+    def __init__(self, *args: Any, member: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.member = member
+
+    def clean_new_email(self) -> str:
+        return str(self.cleaned_data["new_email"]).strip().lower()
+
+    def clean_password(self) -> str:
+        password = str(self.cleaned_data["password"])
+        if not self.member.check_password(password):
+            raise forms.ValidationError("That is not your current password.")
+        return password

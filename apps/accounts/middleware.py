@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import auth
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthentication
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
 
 from apps.accounts.models import User
+from apps.accounts.selectors import member_zone
 from apps.tenancy.memo import workspace_memo
 
 _FIELDS = [field.attname for field in User._meta.concrete_fields]
@@ -63,3 +66,25 @@ def _verified(request: HttpRequest, user: Any, key: tuple[Any, ...]) -> bool:
         return False
     hashed = request.session.get(HASH_SESSION_KEY)  # type: ignore[attr-defined]
     return hashed == key[-1] and constant_time_compare(hashed, user.get_session_auth_hash())
+
+
+class TimeZoneMiddleware:
+    """Show times in the signed-in member's own time zone (their account's choice).
+
+    Cached page parts carry the active zone in their key (``apps.posts.pagecache``), so
+    a part rendered for a reader in one zone is never served to a reader in another.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        user = getattr(request, "user", None)
+        zone = member_zone(user) if user is not None and user.is_authenticated else None
+        if zone is None:
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

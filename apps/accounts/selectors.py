@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.accounts.models import Invitation, User
+from apps.posts.models import Post
 
 
 def member_list() -> QuerySet[User]:
@@ -26,3 +32,37 @@ def invitation_pending_list() -> QuerySet[Invitation]:
 
 def invitation_get(*, pk: int) -> Invitation | None:
     return Invitation.objects.filter(pk=pk).first()
+
+
+def member_directory() -> QuerySet[User]:
+    """Return the active members, by name then e-mail."""
+    return User.objects.filter(is_active=True).order_by(
+        Lower("first_name"), Lower("last_name"), "email"
+    )
+
+
+def member_recent_posts(*, member: User, limit: int = 5) -> list[Post]:
+    """Return the member's latest posts, newest first."""
+    return list(Post.objects.filter(author=member).order_by("-created_at", "-id")[:limit])
+
+
+def member_zone(member: User) -> ZoneInfo | None:
+    """Return the member's chosen time zone, or None for the workspace's default."""
+    if not member.time_zone:
+        return None
+    try:
+        return zone_named(member.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # a zone removed from the system's database since it was chosen
+
+
+@lru_cache(maxsize=512)
+def zone_named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_now(member: User) -> datetime:
+    """Return the current time where the member is."""
+    return timezone.localtime(
+        timezone.now(), member_zone(member) or timezone.get_default_timezone()
+    )

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -19,7 +20,7 @@ from apps.core.mail import mail_enqueue
 from apps.core.validators import one_line
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.work import atomic
+from apps.tenancy.work import atomic, on_commit
 
 HANDOFF_SALT = "quire.accounts.handoff"
 
@@ -192,3 +193,159 @@ def _pending_invitations() -> QuerySet[Invitation]:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# The member's own account ----------------------------------------------------------
+
+EMAIL_CHANGE_SALT = "quire.accounts.email-change"
+EMAIL_CHANGE_DAYS = 3
+AVATAR_MAX_BYTES = 512 * 1024
+# The picture types browsers show inline, by their first bytes (the upload's name and
+# declared type are the client's word, not the file's).
+AVATAR_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
+AVATAR_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+class EmailChangeInvalid(ApplicationError):
+    """An e-mail change link is tampered with, expired, used, or the address is taken."""
+
+
+class AvatarInvalid(ApplicationError):
+    """An uploaded picture is too large or not a PNG, JPEG, GIF or WebP image."""
+
+
+@atomic()
+def member_update_profile(
+    *,
+    member: User,
+    first_name: str,
+    last_name: str,
+    time_zone: str,
+    notify_posts: str,
+    notify_comments: bool,
+    notify_mentions: bool,
+) -> User:
+    """Save the member's name, time zone and notification preferences."""
+    member.first_name, member.last_name = first_name.strip(), last_name.strip()
+    member.time_zone = time_zone
+    member.notify_posts = notify_posts
+    member.notify_comments, member.notify_mentions = notify_comments, notify_mentions
+    member.save(
+        update_fields=[
+            "first_name",
+            "last_name",
+            "time_zone",
+            "notify_posts",
+            "notify_comments",
+            "notify_mentions",
+        ]
+    )
+    return member
+
+
+@atomic()
+def member_set_name(*, member: User, first_name: str, last_name: str = "") -> None:
+    """Name a member (sign-up asks the new admin's name)."""
+    member.first_name, member.last_name = first_name.strip(), last_name.strip()
+    member.save(update_fields=["first_name", "last_name"])
+
+
+def avatar_kind(head: bytes) -> str:
+    """Return the picture type these first bytes begin, or raise AvatarInvalid."""
+    for signature, kind in AVATAR_SIGNATURES.items():
+        if head.startswith(signature):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    raise AvatarInvalid("The picture must be a PNG, JPEG, GIF or WebP image.")
+
+
+@atomic()
+def member_set_avatar(*, member: User, upload: Any | None) -> None:
+    """Replace the member's picture with this upload, or remove it (None)."""
+    old = member.avatar.name
+    if upload is None:
+        member.avatar = ""  # type: ignore[assignment]
+    else:
+        if upload.size > AVATAR_MAX_BYTES:
+            raise AvatarInvalid(
+                f"The picture is over {AVATAR_MAX_BYTES // 1024} KB; use a smaller one."
+            )
+        kind = avatar_kind(upload.read(16))
+        upload.seek(0)
+        member.avatar.save(f"member-{member.pk}.{kind}", upload, save=False)
+    member.save(update_fields=["avatar"])
+    if old and old != member.avatar.name:
+        storage, name = member.avatar.storage, old
+        on_commit(lambda: storage.delete(name))
+
+
+def email_change_token(*, member: User, new_email: str) -> str:
+    """Return a signed token that moves the member to this address, valid 3 days.
+
+    It names the current address, so it stops working once the address changes.
+    """
+    tenant = require_current_tenant()
+    payload = {"t": tenant.pk, "u": member.pk, "old": member.email, "new": new_email}
+    return signing.dumps(payload, salt=EMAIL_CHANGE_SALT)
+
+
+def email_change_request(
+    *, member: User, new_email: str, confirm_url: Callable[[str], str]
+) -> None:
+    """E-mail a confirmation link to the new address; nothing changes until it is opened."""
+    new_email = new_email.strip().lower()
+    if new_email == member.email:
+        raise MemberError("That is already your e-mail address.")
+    if User.objects.filter(email=new_email).exists():
+        raise MemberError(f"{new_email} is already used by a member of this workspace.")
+    workspace = one_line(require_current_tenant().name)
+    link = confirm_url(email_change_token(member=member, new_email=new_email))
+    mail_enqueue(
+        subject=f"Confirm your new e-mail address for {workspace}",
+        body=(
+            f"Hello {member.display_name},\n\n"
+            f"To use {new_email} for {workspace} on Quire, open this link within "
+            f"{EMAIL_CHANGE_DAYS} days:\n{link}\n\n"
+            "If you did not ask for this, ignore this message: nothing changes.\n"
+        ),
+        to=[new_email],
+    )
+
+
+@atomic()
+def email_change_confirm(*, token: str) -> User:
+    """Move the member named by a confirmation link to their new address; it works once."""
+    try:
+        payload = signing.loads(
+            token, salt=EMAIL_CHANGE_SALT, max_age=timedelta(days=EMAIL_CHANGE_DAYS)
+        )
+    except signing.SignatureExpired:
+        raise EmailChangeInvalid("This confirmation link has expired. Ask for a new one.") from None
+    except signing.BadSignature:
+        raise EmailChangeInvalid("This confirmation link is not valid.") from None
+    if payload.get("t") != require_current_tenant().pk:
+        raise EmailChangeInvalid("This confirmation link is not valid.")
+    member = User.objects.filter(pk=payload["u"], email=payload["old"], is_active=True).first()
+    if member is None:
+        raise EmailChangeInvalid("This confirmation link was already used.")
+    if User.objects.filter(email=payload["new"]).exists():
+        raise EmailChangeInvalid(f"{payload['new']} is already used by a member of this workspace.")
+    member.email = payload["new"]
+    member.save(update_fields=["email"])
+    workspace = one_line(require_current_tenant().name)
+    mail_enqueue(
+        subject=f"Your e-mail address for {workspace} was changed",
+        body=(
+            f"Hello {member.display_name},\n\n"
+            f"Your address for {workspace} on Quire is now {member.email}. "
+            "If you did not make this change, tell an admin of the workspace at once.\n"
+        ),
+        to=[payload["old"]],
+    )
+    return member

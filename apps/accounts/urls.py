@@ -15,6 +15,11 @@ urlpatterns = [
     path("members/<int:pk>/deactivate/", views.member_remove, name="member_deactivate"),
     path("invitations/<int:pk>/revoke/", views.invitation_withdraw, name="invitation_revoke"),
     path("invitation/<str:token>/", views.invitation, name="invitation"),
+    path("account/", views.account, name="account"),
+    path("account/email/<str:token>/", views.email_confirm, name="email_confirm"),
+    path("people/", views.people, name="people"),
+    path("people/<int:pk>/", views.person, name="person"),
+    path("people/<int:pk>/avatar/", views.avatar_image, name="avatar"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(

@@ -10,32 +10,52 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import (
     AcceptInvitationForm,
+    AvatarForm,
+    EmailChangeForm,
     InviteForm,
+    ProfileForm,
     QueuedPasswordResetForm,
     RoleForm,
 )
 from apps.accounts.models import User
 from apps.accounts.ratelimit import mail_allowed, too_many_emails
-from apps.accounts.selectors import invitation_get, invitation_pending_list, member_get, member_list
+from apps.accounts.selectors import (
+    invitation_get,
+    invitation_pending_list,
+    local_now,
+    member_directory,
+    member_get,
+    member_list,
+    member_recent_posts,
+)
 from apps.accounts.services import (
+    AVATAR_TYPES,
+    EMAIL_CHANGE_DAYS,
+    AvatarInvalid,
+    EmailChangeInvalid,
     HandoffInvalid,
     InvitationInvalid,
     MemberError,
+    email_change_confirm,
+    email_change_request,
     handoff_user_consume,
     invitation_accept,
     invitation_create,
     invitation_for_token,
     invitation_revoke,
     member_deactivate,
+    member_set_avatar,
     member_set_role,
+    member_update_profile,
 )
+from apps.notifications.services import digest_schedule_ensure
 from apps.posts import pagecache
 from apps.tenancy.context import require_current_tenant
 from apps.tenancy.urls import tenant_url
@@ -220,3 +240,108 @@ def _member(pk: int) -> User:
     if member is None:
         raise Http404("No such member.")
     return member
+
+
+# The member's own account, and the people of the workspace ---------------------------
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """Show and save the member's name, picture, time zone, notifications and e-mail."""
+    me = cast(User, request.user)
+    which = request.POST.get("form") if request.method == "POST" else None
+    profile = ProfileForm.for_member(me, request.POST if which == "profile" else None)
+    avatar = (
+        AvatarForm(request.POST or None, request.FILES or None)
+        if which == "avatar"
+        else AvatarForm()
+    )
+    email = EmailChangeForm(request.POST if which == "email" else None, member=me)
+    if which == "profile" and profile.is_valid():
+        member_update_profile(member=me, **profile.cleaned_data)
+        if me.notify_posts == User.PostMail.DAILY:
+            digest_schedule_ensure()
+        messages.success(request, "Your account is saved.")
+        return redirect("accounts:account")
+    if which == "avatar" and avatar.is_valid():
+        try:
+            member_set_avatar(member=me, upload=avatar.cleaned_data["picture"] or None)
+        except AvatarInvalid as exc:
+            avatar.add_error("picture", str(exc))
+        else:
+            messages.success(request, "Your picture is saved.")
+            return redirect("accounts:account")
+    if which == "email" and email.is_valid() and _email_change(request, me, email):
+        return redirect("accounts:account")
+    context = {"profile": profile, "avatar": avatar, "email_form": email, "me": me}
+    return render(request, "accounts/account.html", context, status=400 if which else 200)
+
+
+def _email_change(request: HttpRequest, me: User, form: EmailChangeForm) -> bool:
+    new_email = form.cleaned_data["new_email"]
+    if not mail_allowed(request=request, recipient=new_email, purpose="email-change"):
+        form.add_error("new_email", "Too many e-mails were sent from here; try again later.")
+        return False
+
+    def confirm_url(token: str) -> str:
+        path = reverse("accounts:email_confirm", args=[token])
+        return tenant_url(require_current_tenant().slug, path)
+
+    try:
+        email_change_request(member=me, new_email=new_email, confirm_url=confirm_url)
+    except MemberError as exc:
+        form.add_error("new_email", str(exc))
+        return False
+    messages.success(
+        request,
+        f"We sent a link to {new_email}. Your address changes when you open it "
+        f"(within {EMAIL_CHANGE_DAYS} days).",
+    )
+    return True
+
+
+def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Move a member to the new address their confirmation link names."""
+    try:
+        member = email_change_confirm(token=token)
+    except EmailChangeInvalid as exc:
+        return render(request, "accounts/link_invalid.html", {"reason": str(exc)}, status=400)
+    messages.success(request, f"Your e-mail address is now {member.email}.")
+    if request.user.is_authenticated:
+        return redirect("accounts:account")
+    return redirect("accounts:login")
+
+
+@login_required
+def people(request: HttpRequest) -> HttpResponse:
+    """List the workspace's active members: picture, name, role, local time."""
+    return render(request, "accounts/people.html", {"people": member_directory()})
+
+
+@login_required
+def person(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one member: name, picture, role, e-mail, local time and latest posts."""
+    found = member_get(pk=pk)
+    if found is None:
+        raise Http404("No such member.")
+    return render(
+        request,
+        "accounts/person.html",
+        {"person": found, "posts": member_recent_posts(member=found), "local": local_now(found)},
+    )
+
+
+@login_required
+def avatar_image(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Serve a member's picture to the workspace's members, from the workspace's folder."""
+    found = member_get(pk=pk)
+    if found is None or not found.avatar:
+        raise Http404("No picture.")
+    kind = found.avatar.name.rsplit(".", 1)[-1]
+    try:
+        handle = found.avatar.open("rb")
+    except FileNotFoundError:
+        raise Http404("No picture.") from None
+    response = FileResponse(handle, content_type=AVATAR_TYPES.get(kind, "application/octet-stream"))
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
