@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class DigestSchedule(models.Model):
+    """When the workspace's next daily digest is due; one row.
+
+    The digest job that is due at ``next_due`` sends the digests and queues the next
+    one; a job carrying any other time is a duplicate or was replaced, and does nothing.
+    """
+
+    next_due = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Next digest at {self.next_due:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,99 @@
+"""The jobs of notifications: run by the job worker in their workspace's context."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.core.mail import EmailMultiAlternatives
+from django.utils.dateparse import parse_datetime
+from django_tasks.base import Task
+
+from apps.jobs.queue import job_enqueue, job_queue_name, workspace_ref, workspace_task
+from apps.tenancy.context import require_current_tenant
+from apps.tenancy.work import atomic, on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def queue(job: Task[Any, Any], /, **kwargs: Any) -> None:
+    """Queue a notification job for the current workspace once its unit of work commits."""
+    job_enqueue(job, **kwargs)
+
+
+def queue_at(job: Task[Any, Any], when: datetime, /, **kwargs: Any) -> None:
+    """Queue a job to run at a given time, once the current unit of work commits."""
+    tenant = require_current_tenant()
+    if not job.get_backend().supports_defer:
+        # The test settings' immediate backend runs jobs at once; a deferred job would run
+        # now, so the digest chain is left to the tests that use the database queue.
+        logger.info("Not queueing %s for %s: this job backend cannot defer.", job.name, when)
+        return
+    ref, name = workspace_ref(tenant), job_queue_name(tenant)
+    on_commit(lambda: job.using(queue_name=name, run_after=when).enqueue(ref, **kwargs))
+
+
+@workspace_task
+def post_notify(*, post_id: int, mentioned: list[int], announce: bool) -> int:
+    """E-mail the members a new (or edited) post mentions, and those who want every post."""
+    from apps.notifications import services
+    from apps.posts.models import Post
+
+    services.digest_schedule_ensure()
+    post = Post.objects.select_related("author").filter(pk=post_id).first()
+    if post is None:
+        return 0  # deleted before the job ran
+    return _send_each(services.post_notices(post=post, mentioned=mentioned, announce=announce))
+
+
+@workspace_task
+def comment_notify(*, comment_id: int, mentioned: list[int]) -> int:
+    """E-mail the members a comment mentions, and the post's author and commenters."""
+    from apps.notifications import services
+    from apps.posts.models import Comment
+
+    services.digest_schedule_ensure()
+    comment = Comment.objects.select_related("author", "post__author").filter(pk=comment_id).first()
+    if comment is None:
+        return 0
+    return _send_each(services.comment_notices(comment=comment, mentioned=mentioned))
+
+
+@workspace_task
+def digest_run(*, due: str) -> int:
+    """Send the daily digests due at this time and queue the next run."""
+    from apps.notifications import services
+
+    moment = parse_datetime(due)
+    if moment is None:
+        raise ValueError(f"Not a date and time: {due!r}")
+    with atomic():  # the e-mails are queued with the digest's commit, or not at all
+        return _send_each(services.digest_run(due=moment))
+
+
+@workspace_task
+def notification_send(
+    *, subject: str, body: str, html_body: str, to: list[str], headers: dict[str, str]
+) -> None:
+    """Send one notification e-mail; an error fails this attempt (the worker retries)."""
+    message = EmailMultiAlternatives(subject=subject, body=body, to=to, headers=headers)
+    message.attach_alternative(html_body, "text/html")
+    message.send()
+
+
+def _send_each(notices: list[Any]) -> int:
+    """Queue one sending job per notice: a failing mailbox is retried on its own."""
+    from apps.notifications.mail import notice_message
+
+    for notice in notices:
+        message = notice_message(notice)
+        queue(
+            notification_send,
+            subject=message.subject,
+            body=message.body,
+            html_body=message.html_body,
+            to=message.to,
+            headers=message.headers,
+        )
+    return len(notices)
