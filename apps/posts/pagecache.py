@@ -13,8 +13,9 @@ request asks for.
 
 Parts are rendered without the request (no ``user``, no ``request``, no messages in
 their context): whatever depends on the viewer must be passed in and be part of the
-key. A ``{% csrf_token %}`` inside a part renders a placeholder that is replaced with
-the viewer's own token each time the part is served.
+key; the active time zone (the reader's own) always is. A ``{% csrf_token %}`` inside
+a part renders a placeholder that is replaced with the viewer's own token each time
+the part is served.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.forms import Form
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
@@ -71,7 +73,9 @@ def cached(request: HttpRequest, name: str, parts: tuple[Any, ...], compute: Cal
 
     ``compute`` runs only when nothing is stored yet; its result must be picklable.
     """
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    # Times are rendered in the reader's zone (apps.accounts.middleware.TimeZoneMiddleware).
+    zone = timezone.get_current_timezone_name()
+    digest = hashlib.blake2b(repr((parts, zone)).encode(), digest_size=12).hexdigest()
     key = f"page:{name}:{workspace_version(request)}:{digest}"
     cache = caches[CACHE_ALIAS]
     stored = cache.get(key)
