@@ -140,6 +140,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "apps.accounts",
     "apps.posts",
+    "apps.notifications",
     "apps.tenancy.commits",
 ]
 SHARED_APPS = [
@@ -177,6 +178,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "apps.accounts.middleware.AuthenticationMiddleware",  # the member kept until a write
+    "apps.accounts.middleware.TimeZoneMiddleware",  # times in the member's own zone
     "apps.core.middleware.PrivateCacheMiddleware",
     "apps.accounts.ratelimit.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -335,6 +337,9 @@ QUIRE_EMAIL_BACKEND = env(
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Quire <noreply@localhost>")
 # Seconds an SMTP server may take; the job worker sends, so no page waits for it.
 EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+
+# The hour (UTC) at which the job worker sends each workspace's daily digests.
+QUIRE_DIGEST_HOUR = env.int("QUIRE_DIGEST_HOUR", default=7)
 
 # Background jobs (apps.jobs): one queue in the catalog for the fleet; a job names its
 # workspace and waits in the queue of that workspace's home node (QUIRE_NODE_ID).
