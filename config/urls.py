@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.posts.urls")),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.notifications.urls")),
     path("", include("apps.workspace.urls")),
     path("", include("apps.sqlapi.urls")),
     path("", include("apps.usage.urls")),
