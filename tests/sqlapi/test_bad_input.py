@@ -236,3 +236,11 @@ def test_over_quota_the_api_answers_429_and_writes_nothing(api, ro_api, acme):
         assert "API calls" in assert_protocol_error(response, 429, "QUOTA_EXCEEDED")["message"]
     finally:
         metering.tenant_set_plan(tenant=acme, plan_name=None)
+
+
+def test_a_write_stopped_by_a_limit_while_returning_rows_is_undone(api, unchanged, settings):
+    settings.SQLAPI_MAX_ROWS = 3
+    result = api.execute(
+        "INSERT INTO posts_tag(name) SELECT 'n' || value FROM json_each('[1,2,3,4,5]') RETURNING id"
+    )
+    assert result["code"] == "ROWS_LIMIT"

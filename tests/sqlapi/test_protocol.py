@@ -305,3 +305,9 @@ def test_api_calls_skip_the_pages_middleware_but_not_https(api, client, rw_token
     )
     assert redirected.status_code == 301
     assert redirected["Location"].startswith("https://quire.test/db/acme/")
+
+
+def test_explain_and_query_plans_are_answered(api):
+    plan = api.execute("EXPLAIN QUERY PLAN SELECT * FROM posts_tag WHERE name = 'x'")
+    assert plan["rows"] and "detail" in [col["name"] for col in plan["cols"]]
+    assert api.execute("EXPLAIN SELECT 1")["rows"]
