@@ -17,6 +17,13 @@ class SignupForm(forms.Form):
     subdomain = forms.CharField(
         label="Subdomain", max_length=63, help_text="Lowercase letters, digits and hyphens."
     )
+    your_name = forms.CharField(
+        label="Your name",
+        max_length=150,
+        required=False,
+        validators=[validate_one_line],
+        help_text="How your team sees you; you can change it later on your account page.",
+    )
     email = forms.EmailField(label="Your e-mail")
     password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
 
@@ -37,7 +44,7 @@ class SignupForm(forms.Form):
         cleaned = super().clean() or {}
         password = cleaned.get("password")
         if password:
-            probe = User(email=cleaned.get("email", ""))
+            probe = User(email=cleaned.get("email", ""), first_name=cleaned.get("your_name", ""))
             try:
                 password_validation.validate_password(password, user=probe)
             except forms.ValidationError as exc:

@@ -32,6 +32,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 slug=data["subdomain"],
                 email=data["email"],
                 password=data["password"],
+                admin_name=data["your_name"],
             )
         except (SlugTaken, InvalidSlug) as exc:
             form.add_error("subdomain", str(exc))

@@ -217,3 +217,22 @@ def test_an_address_already_in_the_workspace_is_refused(admin, acme, make_member
     assert response.status_code == 400
     assert "already used by a member" in response.content.decode()
     assert not mail.outbox
+
+
+def test_sign_up_asks_the_admins_name(db):
+    form = {
+        "name": "Acme",
+        "subdomain": "acme",
+        "your_name": "Ada King Lovelace",
+        "email": "ada@acme.example",
+        "password": "a-Strong-pass-9",
+    }
+    signup = Client().get("/signup/", HTTP_HOST="quire.test").content.decode()
+    assert '<label for="id_your_name">Your name:</label>' in signup
+    response = Client().post("/signup/", form, HTTP_HOST="quire.test")
+    assert response.status_code == 302
+    from apps.tenancy.selectors import tenant_get
+
+    with tenant_context(tenant_get(slug="acme")):
+        admin = User.objects.get(email="ada@acme.example")
+    assert (admin.first_name, admin.last_name, admin.initials) == ("Ada", "King Lovelace", "AL")
