@@ -861,7 +861,14 @@ def cost_under_writes(
         writer_command(cluster, slugs, rate, window + 8, out),
         "node-1",
     )
-    wait_for(lambda: out.exists() and out.stat().st_size > 0, 60, "the writer's first write")
+    log_file = cluster.work / f"cost-writer-{len(slugs)}.log"
+
+    def first_write() -> bool:
+        if writer.poll() is not None:
+            raise RuntimeError(f"the writer exited: {log_file.read_text()[-2000:]}")
+        return out.exists() and out.stat().st_size > 0
+
+    wait_for(first_write, 120, "the writer's first write")
     time.sleep(1)
     sample = sample_cost(cluster, window)
     sample["writes_in_window_approx"] = round(rate * window)
