@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -106,6 +106,7 @@ class _Quotas:
 _lock = threading.Lock()
 _pending: dict[int, _Pending] = {}
 _quotas: dict[int, _Quotas] = {}
+_plans: dict[str, Any] = {"by_tenant": {}, "expires": 0.0}  # every plan assignment, cached
 _flusher: dict[str, Any] = {"pid": None, "thread": None, "stop": None}
 
 
@@ -229,7 +230,10 @@ def _put_back(batch: dict[int, _Pending]) -> None:
 
 
 def storage_bytes(slug: str) -> int | None:
-    """Return the bytes of a workspace's file and its WAL on this node, or None if absent."""
+    """Return the bytes of a workspace's file, its WAL and its stored files on this node.
+
+    None if its file is absent (homed elsewhere: its own node samples it).
+    """
     path, wal, _shm = database_files(slug)
     try:
         size = path.stat().st_size
@@ -275,6 +279,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
     _pending.clear()
     _quotas.clear()
+    _plans.update(by_tenant={}, expires=0.0)
     _flusher.update(pid=None, thread=None, stop=None)
 
 
@@ -340,6 +345,7 @@ def next_month_start(now: datetime | None = None) -> datetime:
 def forget_quotas(tenant: Tenant | None = None) -> None:
     """Read plans and the month's use from the catalog again on next check (a plan changed)."""
     with _lock:
+        _plans["expires"] = 0.0
         if tenant is None:
             _quotas.clear()
         else:
@@ -357,23 +363,39 @@ def _quotas_of(tenant: Tenant) -> _Quotas:
 
 
 def _read_quotas(tenant: Tenant, month: tuple[int, int]) -> _Quotas:
-    from apps.tenancy.models import TenantPlan, UsageDay
+    from apps.tenancy.models import UsageDay
 
-    expires = time.monotonic() + (settings.QUIRE_USAGE_FLUSH_SECONDS or 5.0)
-    choice = TenantPlan.objects.select_related("plan").filter(tenant_id=tenant.pk).first()
-    if choice is None:
+    expires = time.monotonic() + _interval()
+    plan = _plans_by_tenant().get(tenant.pk)
+    if plan is None:
         return _Quotas(month, None, {}, dict.fromkeys(QUOTA_KINDS, 0), expires)
-    plan = choice.plan
-    limits = {
-        kind: value
-        for kind in QUOTA_KINDS
-        if (value := getattr(plan, f"{kind}_per_month")) is not None
-    }
+    name, limits = plan
     sums = UsageDay.objects.filter(
         tenant_id=tenant.pk, day__gte=date(month[0], month[1], 1)
     ).aggregate(**{kind: Sum(kind) for kind in QUOTA_KINDS})
     used = {kind: int(sums[kind] or 0) for kind in QUOTA_KINDS}
-    return _Quotas(month, plan.name, limits, used, expires)
+    return _Quotas(month, name, limits, used, expires)
+
+
+def _plans_by_tenant() -> dict[int, tuple[str, dict[str, int]]]:
+    """Return every workspace's plan name and quotas, read in one query once per interval."""
+    from apps.tenancy.models import TenantPlan
+
+    if _plans["expires"] < time.monotonic():
+        found = {}
+        for choice in TenantPlan.objects.select_related("plan"):
+            limits = {
+                kind: value
+                for kind in QUOTA_KINDS
+                if (value := getattr(choice.plan, f"{kind}_per_month")) is not None
+            }
+            found[choice.tenant_id] = (choice.plan.name, limits)
+        _plans.update(by_tenant=found, expires=time.monotonic() + _interval())
+    return cast(dict[int, tuple[str, dict[str, int]]], _plans["by_tenant"])
+
+
+def _interval() -> float:
+    return float(settings.QUIRE_USAGE_FLUSH_SECONDS or 5.0)
 
 
 def _pending_this_month(tenant: Tenant) -> dict[str, int]:
