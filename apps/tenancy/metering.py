@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -213,6 +214,7 @@ def _upsert(batch: dict[int, _Pending]) -> int:
         if tenant_id in existing  # a workspace purged meanwhile: its counts go with it
         for day, counts in pending.days.items()
     ]
+    values.sort(key=lambda row: (row[0], row[1]))  # one order for all: no deadlocks
     connection = connections[DEFAULT_DB_ALIAS]
     with transaction.atomic(using=DEFAULT_DB_ALIAS), connection.cursor() as cursor:
         cursor.executemany(UPSERT_SQL, values)
