@@ -30,7 +30,6 @@ import logging
 import os
 import threading
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
