@@ -197,11 +197,14 @@ SQLAPI_MAX_STREAMS = env.int("QUIRE_SQLAPI_MAX_STREAMS", default=8)
 SQLAPI_STREAM_IDLE_SECONDS = env.float("QUIRE_SQLAPI_STREAM_IDLE_SECONDS", default=10.0)
 
 # Request bodies. A larger body is refused with the 413 page before it is read (and by the
-# proxy: proxy_config writes the same limit); Quire takes no file uploads.
+# proxy: proxy_config writes the same limit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("QUIRE_MAX_REQUEST_KB", default=1024) * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("QUIRE_MAX_REQUEST_FIELDS", default=500)
-DATA_UPLOAD_MAX_NUMBER_FILES = 0
+# Attachments (apps.posts.attachments): the largest file, which is also how much larger
+# than QUIRE_MAX_REQUEST_KB a form with files (multipart) may be, and files per request.
+QUIRE_MAX_UPLOAD_BYTES = env.int("QUIRE_MAX_UPLOAD_MB", default=10) * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("QUIRE_MAX_UPLOAD_FILES", default=10)
 
 # The proxies in front of gunicorn (addresses or networks): X-Forwarded-For is believed
 # only from them, to find the client's address for rate limits. gunicorn's
