@@ -53,6 +53,8 @@ class RequestSizeLimitMiddleware:
 
     Django counts only form fields against that limit; files in a multipart body would be
     read and spooled to disk first. A body without Content-Length is never read by Django.
+    A form with files (multipart) from a browser with a session may carry
+    QUIRE_MAX_UPLOAD_BYTES more: attachments; the views check each file themselves.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -60,9 +62,17 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and _content_length(request) > limit:
+        if limit is not None and _content_length(request) > limit + _upload_allowance(request):
             return request_too_large(request)
         return self.get_response(request)
+
+
+def _upload_allowance(request: HttpRequest) -> int:
+    """Return the bytes of files this request may carry beyond the body limit."""
+    multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+    if multipart and settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return int(settings.QUIRE_MAX_UPLOAD_BYTES)
+    return 0
 
 
 def _content_length(request: HttpRequest) -> int:

@@ -71,10 +71,10 @@ def test_an_anonymous_ten_megabyte_post_is_refused_unread(make_tenant, path, sit
     assert b"1024 KB at most" in response.content
 
 
-def test_a_file_or_too_many_fields_in_a_small_body_get_413(make_tenant, settings):
+def test_too_many_files_or_fields_in_a_small_body_get_413(make_tenant, settings):
     make_tenant("acme")
-    small_file = SimpleUploadedFile("note.txt", b"hello")
-    response = Client().post("/login/", {"upload": small_file}, HTTP_HOST=host("acme"))
+    files = [SimpleUploadedFile(f"note{n}.txt", b"hello") for n in range(11)]
+    response = Client().post("/login/", {"upload": files}, HTTP_HOST=host("acme"))
     assert response.status_code == 413
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
     fields = {f"f{n}": "x" for n in range(10)}
