@@ -67,9 +67,12 @@ def nginx_config(*, listen: str) -> str:
 
 
 def _body_limit() -> str:
-    """Return nginx's request body limit: Django's, so nginx refuses first (0: none)."""
+    """Return nginx's request body limit: Django's, files included, so nginx refuses first.
+
+    0: none. Django refuses the files' share itself where they are not taken.
+    """
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return "0" if limit is None else str(limit)
+    return "0" if limit is None else str(limit + int(settings.QUIRE_MAX_UPLOAD_BYTES))
 
 
 def least_loaded_node() -> str:
