@@ -155,3 +155,24 @@ def test_api_calls_and_rows_of_a_plain_connection_are_counted(make_tenant):
     counts = today_counts(tenant)
     assert (counts["api_calls"], counts["rows_read"], counts["rows_written"]) == (2, 40, 2)
     assert counts["requests"] == 0
+
+
+@pytest.mark.django_db
+def test_counting_and_flushing_never_write_to_the_workspace_file(make_tenant, sign_in):
+    tenant = make_tenant("acme")
+    add_posts(tenant, 3)
+    client = Client()
+    sign_in(client, tenant)
+    client.get("/", HTTP_HOST=host("acme"))
+    with tenant_context(tenant):
+        before = work.commit_position()
+    path = database_path("acme")
+    wal = path.with_name(path.name + "-wal")
+    sizes = (path.stat().st_size, wal.stat().st_size)
+    for _ in range(3):
+        client.get("/", HTTP_HOST=host("acme"))
+    metering.flush()
+    assert tenant.usage_days.get().requests >= 3
+    with tenant_context(tenant):
+        assert work.commit_position() == before
+    assert (path.stat().st_size, wal.stat().st_size) == sizes
