@@ -116,6 +116,13 @@ def resume(baton: str | None, tenant: Tenant, *, token_id: int, read_only: bool)
         if not held.lock.acquire(blocking=False):
             raise ProtocolError("The stream is busy with another request.", "STREAM_BUSY")
         del _held[stream_id]
+    if not same_file(tenant, held.inode):  # restored or moved meanwhile: never the new file
+        release(held)
+        raise ProtocolError(
+            "The workspace's database was replaced (a restore); the stream's transaction "
+            "was rolled back.",
+            "STREAM_EXPIRED",
+        )
     return held
 
 

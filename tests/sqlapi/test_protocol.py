@@ -311,3 +311,20 @@ def test_explain_and_query_plans_are_answered(api):
     plan = api.execute("EXPLAIN QUERY PLAN SELECT * FROM posts_tag WHERE name = 'x'")
     assert plan["rows"] and "detail" in [col["name"] for col in plan["cols"]]
     assert api.execute("EXPLAIN SELECT 1")["rows"]
+
+
+def test_a_stream_on_a_file_replaced_meanwhile_ends(api, acme, settings):
+    import shutil
+
+    from apps.tenancy.sqlaccess import file_inode
+
+    begun = api.run({"type": "execute", "stmt": stmt("BEGIN")})
+    path = settings.TENANTS_DATA_DIR / "acme.sqlite3"
+    before = file_inode(acme)
+    shutil.copy(path, path.with_suffix(".copy"))
+    path.with_suffix(".copy").replace(path)  # what a restore's swap does to the path
+    assert file_inode(acme) != before
+    response = api.pipeline({"type": "get_autocommit"}, baton=begun["baton"])
+    assert response.status_code == 400
+    assert response.json()["code"] == "STREAM_EXPIRED"
+    assert "replaced" in response.json()["message"]
