@@ -7,6 +7,7 @@ another worker process (``apps.sqlapi.relay``) because this one holds its stream
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
 
 JSON = "application/json"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,9 +92,10 @@ def _stream(baton: Any, caller: Caller) -> Iterator[tuple[Stream, dict[str, Any]
         stream = resume(baton, caller.tenant, token_id=caller.token_id, read_only=caller.read_only)
     except ProtocolError as error:
         raise Refused(error) from None
-    except (sqlite3.Error, ApplicationError, OSError) as exc:
+    except (sqlite3.Error, ApplicationError, OSError):
+        logger.exception("The SQL API could not open %s's database", caller.tenant.slug)
         trouble = ProtocolError(
-            f"The workspace's database cannot be opened now: {exc}.", "UNAVAILABLE", 503
+            "The workspace's database cannot be opened now; retry shortly.", "UNAVAILABLE", 503
         )
         raise Refused(trouble, {"Retry-After": "5"}) from None
     state: dict[str, Any] = {"closed": False, "baton": None}

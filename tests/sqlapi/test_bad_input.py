@@ -244,3 +244,12 @@ def test_a_write_stopped_by_a_limit_while_returning_rows_is_undone(api, unchange
         "INSERT INTO posts_tag(name) SELECT 'n' || value FROM json_each('[1,2,3,4,5]') RETURNING id"
     )
     assert result["code"] == "ROWS_LIMIT"
+
+
+def test_a_missing_database_file_is_503_without_details(api, acme, settings, caplog):
+    (settings.TENANTS_DATA_DIR / "acme.sqlite3").rename(settings.TENANTS_DATA_DIR / "gone")
+    response = api.pipeline({"type": "execute", "stmt": stmt("SELECT 1")})
+    body = assert_protocol_error(response, 503, "UNAVAILABLE")
+    assert response["Retry-After"]
+    assert str(settings.TENANTS_DATA_DIR) not in body["message"]
+    assert "could not open acme's database" in caplog.text
