@@ -1,7 +1,7 @@
 """Quire's posts page against the anchor apps over HTTP, side by side in one run.
 
     .venv/bin/python bench/load/anchors.py [--rounds 3] [--duration 15] [--warmup 5]
-                                           [--tenants 100] [--connections 16]
+                                           [--first-warmup 30] [--tenants 100]
 
 The anchors are the apps of ../shared/anchors/django_tenants_pg (see its README), run
 from there, with its virtualenv, app copy and PostgreSQL cluster under $ANCHOR
@@ -13,15 +13,17 @@ wrk -t2 -c16 with the Host header spread uniformly over 100 workspaces:
   quire             GET / (the posts page, 20 posts), signed in, 100 workspaces
   django_sqlite     the one-file Django page (GET /notes/, 20 notes, one SQLite file)
   django_tenants    the same page under django-tenants on PostgreSQL, 100 schemas
-All three servers are started once; each round measures each server in turn after a
-warm-up run, so that drift of the machine hits all alike. Prints one JSON line per
-measurement (req/s, p50/p99, worker CPU per request, and PostgreSQL's CPU per request
-for django-tenants), then per round the ratios, then their medians.
+All three servers are started once and warmed up (--first-warmup); each round measures
+each server in turn after a short warm-up run, so that drift of the machine hits all
+alike. Prints one JSON line per measurement (req/s, p50/p99, worker CPU per request, and
+PostgreSQL's CPU per request for django-tenants), then per round the ratios, then their
+medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -57,6 +59,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=5, help="seconds before each measurement")
+    parser.add_argument(
+        "--first-warmup",
+        type=int,
+        default=30,
+        help="seconds of load on each server before the first round (workers open every "
+        "workspace and fill their caches)",
+    )
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--posts", type=int, default=200)
     parser.add_argument("--connections", type=int, default=16)
@@ -149,6 +158,8 @@ class Anchor:
 
 
 def compare(servers: dict, work: Path, args: argparse.Namespace) -> None:
+    for name in TARGETS:
+        load_generator(name, servers[name], work, args, args.first_warmup)
     rounds: list[dict[str, dict]] = []
     for number in range(1, args.rounds + 1):
         measured = {name: measure(name, servers[name], work, args, number) for name in TARGETS}
@@ -202,8 +213,26 @@ def measure(name: str, server, work: Path, args: argparse.Namespace, number: int
     }
     if name == "django_tenants":
         record["postgres_cpu_ms_per_request"] = round(1000 * db_cpu / max(requests, 1), 3)
+    if record["error_responses"]:
+        record["a_response_now"] = sample_response(name, server, work)
     emit(record)
     return record
+
+
+def sample_response(name: str, server, work: Path) -> str:
+    """Return the status and start of one page now, to say what the errors were."""
+    if name == "quire":
+        host, cookie, _csrf = (work / "targets.txt").read_text().split("\n", 1)[0].split()
+        path = "/"
+    else:
+        host, cookie, path = "t001.localhost", "", "/notes/"
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": host, "Cookie": cookie})
+        response = connection.getresponse()
+        return f"{response.status} {response.read()[:200]!r}"
+    finally:
+        connection.close()
 
 
 def load_generator(name: str, server, work: Path, args: argparse.Namespace, seconds: int) -> str:

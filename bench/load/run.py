@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load/run.py [--tenants 1000] [--posts 200] [--duration 10]
                                        [--rounds 5] [--warmup 0] [--touch 10000]
-                                       [--workers 4] [--threads 1]
+                                       [--workers 4] [--threads 1] [--touch-only]
 
 Needs wrk (Debian: apt-get install wrk). Everything runs on 127.0.0.1 in a temporary
 folder; every load is bounded in time. Two servers run side by side: Quire, and the same
@@ -63,6 +63,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--touch", type=int, default=10_000)
+    parser.add_argument(
+        "--touch-only", action="store_true", help="seed, then only the touch scenario"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="per worker (the baseline used 1)")
     parser.add_argument(
@@ -79,6 +82,9 @@ def main() -> None:
     env = server_env(work, port, args)
     try:
         prepare(env, work, port, args)
+        if args.touch_only:
+            touch_many(env, work, port, args)
+            return
         single_env = single_database_env(env, work, single_port)
         with Server(env, work / "multi.log") as multi:
             with Server(single_env, work / "single.log") as single:
