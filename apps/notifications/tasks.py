@@ -44,7 +44,7 @@ def post_notify(*, post_id: int, mentioned: list[int], announce: bool) -> int:
     post = Post.objects.select_related("author").filter(pk=post_id).first()
     if post is None:
         return 0  # deleted before the job ran
-    return _send_each(services.post_notices(post=post, mentioned=mentioned, announce=announce))
+    return notices_queue(services.post_notices(post=post, mentioned=mentioned, announce=announce))
 
 
 @workspace_task
@@ -57,7 +57,7 @@ def comment_notify(*, comment_id: int, mentioned: list[int]) -> int:
     comment = Comment.objects.select_related("author", "post__author").filter(pk=comment_id).first()
     if comment is None:
         return 0
-    return _send_each(services.comment_notices(comment=comment, mentioned=mentioned))
+    return notices_queue(services.comment_notices(comment=comment, mentioned=mentioned))
 
 
 @workspace_task
@@ -69,7 +69,7 @@ def digest_run(*, due: str) -> int:
     if moment is None:
         raise ValueError(f"Not a date and time: {due!r}")
     with atomic():  # the e-mails are queued with the digest's commit, or not at all
-        return _send_each(services.digest_run(due=moment))
+        return notices_queue(services.digest_run(due=moment))
 
 
 @workspace_task
@@ -82,7 +82,7 @@ def notification_send(
     message.send()
 
 
-def _send_each(notices: list[Any]) -> int:
+def notices_queue(notices: list[Any]) -> int:
     """Queue one sending job per notice: a failing mailbox is retried on its own."""
     from apps.notifications.mail import notice_message
 
