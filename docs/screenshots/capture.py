@@ -72,6 +72,8 @@ def capture(apex: str, workspace: str) -> None:
             shoot(page, page.url, f"post-{label}")
             shoot(page, f"{workspace}/search/?q=plan", f"search-{label}")
             shoot(page, f"{workspace}/members/", f"members-{label}")
+            shoot(page, f"{workspace}/people/", f"people-{label}")
+            shoot(page, f"{workspace}/account/", f"account-{label}")
             shoot(page, f"{workspace}/settings/", f"settings-{label}")
             shoot(page, f"{workspace}/posts/999/", f"not-found-{label}")
         browser.close()
