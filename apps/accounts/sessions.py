@@ -9,12 +9,14 @@ a sign-in elsewhere, anything. The expiry date is still checked on every request
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from apps.tenancy import work
 from apps.tenancy.memo import workspace_memo
 
 
@@ -29,9 +31,27 @@ class SessionStore(DatabaseSessionStore):
         kept: tuple[datetime, dict[str, Any]] | None = memo.get(key)
         if kept is not None and kept[0] > timezone.now():
             return copy.deepcopy(kept[1])
-        row = self._get_session_from_db()  # type: ignore[attr-defined]
-        if row is None:
+        found = self._read_row()
+        if found is None:
+            self._session_key = None
             return {}
-        data = self.decode(row.session_data)
-        memo[key] = (row.expire_date, copy.deepcopy(data))
+        data = self.decode(found[0])
+        memo[key] = (found[1], copy.deepcopy(data))
         return data
+
+    def _read_row(self) -> tuple[str, datetime] | None:
+        """Return (data, expiry) of the unexpired session, by one fixed statement."""
+        connection = work.current_connection()
+        with work.cursor() as cursor:
+            cursor.execute(
+                "SELECT session_data, expire_date FROM django_session "
+                "WHERE session_key = %s AND expire_date > %s",
+                [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        expiry = parse_datetime(row[1]) if isinstance(row[1], str) else row[1]
+        if expiry is None:
+            return None
+        return row[0], expiry if timezone.is_aware(expiry) else expiry.replace(tzinfo=UTC)

@@ -87,7 +87,7 @@ def session_for(tenant):
         user = User.objects.get(email="load@quire.example")
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[BACKEND_SESSION_KEY] = "apps.accounts.ratelimit.SignInThrottleBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
     csrf = _get_new_csrf_string()

@@ -184,8 +184,10 @@ def member_queries(client: Client, slug: str = "acme", path: str = "/") -> tuple
         alias = tenant_alias(slug)
     with CaptureQueriesContext(connections[alias]) as queries:
         status = client.get(path, HTTP_HOST=host(slug)).status_code
-    tables = ('"django_session"', '"accounts_user"')
-    return status, [q["sql"] for q in queries if any(f"FROM {t}" in q["sql"] for t in tables)]
+    tables = ("django_session", "accounts_user")
+    return status, [
+        q["sql"] for q in queries if any(f"FROM {t}" in q["sql"].replace('"', "") for t in tables)
+    ]
 
 
 def test_the_session_and_member_are_read_once_then_kept(acme, client, sign_in):
@@ -297,3 +299,20 @@ def test_each_request_gets_its_own_member_instance(acme, client, sign_in, rf):
         first.first_name = "Changed in one request only"
         assert member_of(request).first_name != first.first_name
         assert first is not second
+
+
+def test_the_fixed_statement_reads_a_member_as_the_orm_does(acme, make_member):
+    from apps.accounts.ratelimit import SignInThrottleBackend
+    from apps.accounts.selectors import member_for_session
+
+    bob = make_member(acme, "bob@acme.example")
+    with tenant_context(acme):
+        User.objects.filter(pk=bob.pk).update(last_login=bob.date_joined)
+        by_orm = User.objects.get(pk=bob.pk)
+        fixed = member_for_session(pk=str(bob.pk))
+        for field in User._meta.concrete_fields:
+            assert getattr(fixed, field.attname) == getattr(by_orm, field.attname), field.name
+            assert type(getattr(fixed, field.attname)) is type(getattr(by_orm, field.attname))
+        assert member_for_session(pk=bob.pk + 100) is None
+        User.objects.filter(pk=bob.pk).update(is_active=False)
+        assert SignInThrottleBackend().get_user(bob.pk) is None
