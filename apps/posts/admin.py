@@ -3,8 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.posts.markdown import excerpt, render_markdown
-from apps.posts.models import Comment, Post, Tag
+from apps.posts.markdown import render
+from apps.posts.models import Attachment, Comment, Post, Tag
 
 
 @admin.register(Post)
@@ -15,8 +15,8 @@ class PostAdmin(admin.ModelAdmin):
     filter_horizontal = ["tags"]
 
     def save_model(self, request: HttpRequest, obj: Post, form: Any, change: bool) -> None:
-        obj.body_html = render_markdown(obj.body)  # the pages show the rendered HTML
-        obj.excerpt = excerpt(obj.body_html)
+        for name, value in render(obj.body).items():  # the pages show the rendered HTML
+            setattr(obj, name, value)
         super().save_model(request, obj, form, change)
 
 
@@ -26,8 +26,16 @@ class CommentAdmin(admin.ModelAdmin):
     list_select_related = ["post", "author"]
 
     def save_model(self, request: HttpRequest, obj: Comment, form: Any, change: bool) -> None:
-        obj.body_html = render_markdown(obj.body)
+        rendered = render(obj.body)
+        obj.body_html, obj.body_text = rendered["body_html"], rendered["body_text"]
         super().save_model(request, obj, form, change)
 
 
 admin.site.register(Tag)
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "content_type", "size", "uploader", "post", "created_at"]
+    list_select_related = ["uploader", "post"]
+    readonly_fields = ["file", "name", "content_type", "size", "uploader", "created_at"]

@@ -20,6 +20,8 @@ class Post(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(help_text="Markdown.")
     body_html = models.TextField(editable=False, default="")
+    # The text of body_html, what search indexes and shows (db_default: SQL clients insert).
+    body_text = models.TextField(editable=False, default="", db_default="")
     excerpt = models.TextField(editable=False, default="")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="posts"
@@ -45,6 +47,7 @@ class Comment(models.Model):
     )
     body = models.TextField()
     body_html = models.TextField(editable=False, default="")
+    body_text = models.TextField(editable=False, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,3 +55,39 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.post_id}"
+
+
+class Attachment(models.Model):
+    """A file a member uploaded, stored in the workspace's own folder (its storage).
+
+    Uploaded while a post or comment is being written, so it belongs to no post at
+    first; the post or comment whose text links to it claims it when saved.
+    """
+
+    file = models.FileField(upload_to="attachments/%Y/%m/", max_length=255)
+    name = models.CharField(max_length=200, help_text="The file's name as uploaded, cleaned.")
+    content_type = models.CharField(max_length=100, help_text="Sniffed from the content.")
+    size = models.BigIntegerField()
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="attachments"
+    )
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
+    )
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        """Return True for the image types pages show inline."""
+        from apps.posts.attachments import INLINE_IMAGE_TYPES
+
+        return self.content_type in INLINE_IMAGE_TYPES

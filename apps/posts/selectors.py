@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.accounts.models import User
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy import work
 from apps.tenancy.errors import sqlite_code
@@ -21,15 +25,17 @@ from apps.tenancy.exceptions import ApplicationError
 FTS_SYNTAX = re.compile(r'["()*^:+]|\b(AND|OR|NOT|NEAR)\b')
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"
 SEARCH_SQL = """
-SELECT 'post', p.id,
+SELECT 'post', p.id, p.id,
        highlight(posts_post_fts, 0, %(open)s, %(close)s),
        snippet(posts_post_fts, 1, %(open)s, %(close)s, '…', 24),
+       p.author_id, p.created_at,
        bm25(posts_post_fts, 5.0, 1.0) AS rank
   FROM posts_post_fts JOIN posts_post p ON p.id = posts_post_fts.rowid
  WHERE posts_post_fts MATCH %(query)s
 UNION ALL
-SELECT 'comment', p.id, p.title,
+SELECT 'comment', p.id, c.id, p.title,
        snippet(posts_comment_fts, 0, %(open)s, %(close)s, '…', 24),
+       c.author_id, c.created_at,
        bm25(posts_comment_fts) AS rank
   FROM posts_comment_fts JOIN posts_comment c ON c.id = posts_comment_fts.rowid
   JOIN posts_post p ON p.id = c.post_id
@@ -47,8 +53,12 @@ class SearchSyntaxError(ApplicationError):
 class SearchHit:
     kind: str  # "post" or "comment"
     post_id: int
+    item_id: int  # the post's or the comment's id
     title: SafeString
     snippet: SafeString
+    author: User | None
+    created_at: datetime
+    tags: list[str]
 
 
 def post_list(*, tag: str | None = None, author_id: int | None = None) -> QuerySet[Post]:
@@ -116,11 +126,22 @@ def search(*, text: str, limit: int = 50) -> list[SearchHit]:
     """Return posts and comments matching the text, best first, with highlighted snippets.
 
     Plain words match as prefixes ("plan" finds "planning"); text with FTS5 syntax
-    (quotes, OR, NEAR, *) is passed on as it is.
+    (quotes, OR, NEAR, *) is passed on as it is, and if SQLite cannot parse it
+    (``Status: deploy``, ``c++``, a lone ``AND``, an unclosed quote) its words are
+    searched for as plain words instead.
     """
     query = fts_query(text)
     if not query:
         return []
+    try:
+        rows = _search_rows(query, limit)
+    except SearchSyntaxError:
+        plain = plain_query(text)
+        rows = _search_rows(plain, limit) if plain and plain != query else []
+    return _hits(rows)
+
+
+def _search_rows(query: str, limit: int) -> list[tuple[Any, ...]]:
     params: dict[str, str | int] = {
         "query": query,
         "open": MARK_OPEN,
@@ -129,7 +150,7 @@ def search(*, text: str, limit: int = 50) -> list[SearchHit]:
     }
     try:
         with work.cursor() as cursor:
-            rows = cursor.execute(SEARCH_SQL, params).fetchall()
+            return list(cursor.execute(SEARCH_SQL, params).fetchall())
     except DatabaseError as exc:
         if sqlite_code(exc) != sqlite3.SQLITE_ERROR:  # busy, interrupted, damaged: not the query
             raise
@@ -137,7 +158,31 @@ def search(*, text: str, limit: int = 50) -> list[SearchHit]:
             "Your search could not be understood. Check quotes and brackets, "
             "or search for plain words."
         ) from exc
-    return [SearchHit(kind, pk, _marked(title), _marked(snip)) for kind, pk, title, snip, _ in rows]
+
+
+def _hits(rows: list[tuple[Any, ...]]) -> list[SearchHit]:
+    """Turn result rows into hits with their authors and their posts' tags (two queries)."""
+    authors = User.objects.in_bulk({row[5] for row in rows})
+    tags = post_tag_names(post_ids=sorted({row[1] for row in rows}))
+    return [
+        SearchHit(
+            kind=kind,
+            post_id=post_id,
+            item_id=item_id,
+            title=_marked(title),
+            snippet=_marked(snip),
+            author=authors.get(author_id),
+            created_at=_moment(created_at),
+            tags=tags.get(post_id, []),
+        )
+        for kind, post_id, item_id, title, snip, author_id, created_at, _rank in rows
+    ]
+
+
+def _moment(value: datetime | str) -> datetime:
+    """Return a stored date as an aware datetime (raw SQL gives SQLite's text)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
 def fts_query(text: str) -> str:
@@ -145,10 +190,16 @@ def fts_query(text: str) -> str:
     text = text.strip()
     if FTS_SYNTAX.search(text):
         return text
-    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text))
+    return plain_query(text)
+
+
+def plain_query(text: str) -> str:
+    """Return every word of the text as a term that must appear; 3+ letters match as prefixes."""
+    words = re.findall(r"\w+", text)
+    return " ".join(f'"{word}"*' if len(word) >= 3 else f'"{word}"' for word in words)
 
 
 def _marked(text: str) -> SafeString:
-    """Escape indexed text (it is Markdown source), then turn the match markers into <mark>."""
+    """Escape indexed text (plain text), then turn the match markers into <mark>."""
     escaped = escape(text).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
     return mark_safe(escaped)  # noqa: S308 (escaped above; only our markers become tags)

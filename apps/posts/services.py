@@ -7,7 +7,8 @@ import re
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.posts.markdown import excerpt, render_markdown
+from apps.posts import attachments
+from apps.posts.markdown import render
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.work import atomic
@@ -43,11 +44,9 @@ def parse_tags(text: str) -> list[str]:
 @atomic()
 def post_create(*, author: User, title: str, body: str, tags: list[str] | None = None) -> Post:
     """Publish a post by this author in the current workspace."""
-    html = render_markdown(body)
-    post = Post.objects.create(
-        author=author, title=title.strip(), body=body, body_html=html, excerpt=excerpt(html)
-    )
+    post = Post.objects.create(author=author, title=title.strip(), body=body, **render(body))
     _tags_set(post, tags or [])
+    attachments.attachments_claim(body=body, uploader=author, post=post)
     return post
 
 
@@ -56,11 +55,13 @@ def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str
     """Edit a post; only its author or an admin may."""
     _require_change(user, post.author_id, "edit this post")
     post.title, post.body = title.strip(), body
-    post.body_html = render_markdown(body)
-    post.excerpt = excerpt(post.body_html)
+    rendered = render(body)
+    for name, value in rendered.items():
+        setattr(post, name, value)
     post.edited_at = timezone.now()
-    post.save(update_fields=["title", "body", "body_html", "excerpt", "edited_at"])
+    post.save(update_fields=["title", "body", *rendered, "edited_at"])
     _tags_set(post, tags)
+    attachments.attachments_claim(body=body, uploader=user, post=post)
     return post
 
 
@@ -68,21 +69,30 @@ def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str
 def post_delete(*, post: Post, user: User) -> None:
     """Delete a post and its comments; only its author or an admin may."""
     _require_change(user, post.author_id, "delete this post")
+    attachments.attachments_delete(post=post)
     post.delete()
 
 
 @atomic()
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
     """Add a comment under a post."""
-    return Comment.objects.create(
-        post=post, author=author, body=body, body_html=render_markdown(body)
+    rendered = render(body)
+    comment = Comment.objects.create(
+        post=post,
+        author=author,
+        body=body,
+        body_html=rendered["body_html"],
+        body_text=rendered["body_text"],
     )
+    attachments.attachments_claim(body=body, uploader=author, post=post, comment=comment)
+    return comment
 
 
 @atomic()
 def comment_delete(*, comment: Comment, user: User) -> None:
     """Delete a comment; only its author or an admin may."""
     _require_change(user, comment.author_id, "delete this comment")
+    attachments.attachments_delete(comment=comment)
     comment.delete()
 
 

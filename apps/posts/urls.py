@@ -12,4 +12,7 @@ urlpatterns = [
     path("posts/<int:pk>/delete/", views.post_remove, name="delete"),
     path("comments/<int:pk>/delete/", views.comment_remove, name="comment_delete"),
     path("search/", views.search_view, name="search"),
+    path("preview/", views.preview, name="preview"),
+    path("attachments/", views.attachment_upload, name="attachment_upload"),
+    path("attachments/<int:pk>/<str:name>", views.attachment_serve, name="attachment"),
 ]

@@ -5,14 +5,22 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
 from apps.posts import pagecache
+from apps.posts.attachments import (
+    AttachmentRefused,
+    attachment_create,
+    attachment_get,
+    attachment_markdown,
+    attachment_url,
+)
 from apps.posts.forms import CommentForm, PostForm, SearchForm
+from apps.posts.markdown import render_markdown
 from apps.posts.models import Post
 from apps.posts.selectors import (
     SearchSyntaxError,
@@ -34,6 +42,8 @@ from apps.posts.services import (
 )
 
 PAGE_SIZE = 20
+# An attachment answers on its own, outside any page: nothing in it may run or be framed.
+ATTACHMENT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
 def member(request: HttpRequest) -> User:
@@ -70,24 +80,76 @@ def post_index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def post_new(request: HttpRequest) -> HttpResponse:
-    """Write a post."""
-    form = PostForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        post = post_create(author=member(request), **form.cleaned_data)
+    """Write a post (or preview it, attached files included)."""
+    if request.method == "POST" and "preview" in request.POST:
+        return _post_preview(request, None)
+    form = PostForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid() and _attach(request, form):
+        post = post_create(author=member(request), **_post_fields(form))
         messages.success(request, "Post published.")
         return redirect("posts:detail", pk=post.pk)
     return render(request, "posts/form.html", {"form": form})
 
 
+def _post_fields(form: PostForm) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in ("title", "body", "tags")}
+
+
+def _attach(request: HttpRequest, form: PostForm | CommentForm) -> bool:
+    """Store the form's files, linking each at the end of its text; False on a refusal."""
+    links = []
+    for upload in form.cleaned_data.get("attachments") or []:
+        try:
+            attachment = attachment_create(uploader=member(request), upload=upload)
+        except AttachmentRefused as exc:
+            form.add_error("attachments", str(exc))
+            return False
+        links.append(attachment_markdown(attachment))
+    if links:
+        form.cleaned_data["body"] = "\n\n".join([form.cleaned_data["body"].rstrip(), *links])
+    return True
+
+
+def _post_preview(request: HttpRequest, post: Post | None) -> HttpResponse:
+    """Show the form again with the text rendered above it; files sent are attached first."""
+    form = PostForm(request.POST, request.FILES)
+    form.is_valid()  # errors stay unshown: a preview needs no title
+    upload_error = ""
+    body = request.POST.get("body", "")
+    if "attachments" in form.cleaned_data:
+        form.cleaned_data["body"] = body
+        if not _attach(request, form):
+            upload_error = " ".join(str(error) for error in form.errors["attachments"])
+        body = form.cleaned_data.get("body", body)
+    initial = {"title": request.POST.get("title", ""), "body": body}
+    initial["tags"] = request.POST.get("tags", "")
+    context = {
+        "form": PostForm(initial=initial),
+        "post": post,
+        "preview": _rendered(body),
+        "upload_error": upload_error,
+    }
+    return render(request, "posts/form.html", context)
+
+
+def _rendered(source: str) -> SafeString:
+    return mark_safe(render_markdown(source))  # noqa: S308 (sanitised by the renderer)
+
+
 @login_required
 def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show a post and its comments; take a new comment."""
-    form = CommentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        post = found(post_get(pk=pk))
-        comment_create(post=post, author=member(request), body=form.cleaned_data["body"])
-        messages.success(request, "Comment added.")
-        return redirect("posts:detail", pk=post.pk)
+    """Show a post and its comments; take a new comment (or preview it)."""
+    form = CommentForm(request.POST or None, request.FILES or None)
+    preview = None
+    if request.method == "POST" and form.is_valid() and _attach(request, form):
+        if "preview" in request.POST:
+            preview = _rendered(form.cleaned_data["body"])
+            form = CommentForm(initial={"body": form.cleaned_data["body"]})
+        else:
+            post = found(post_get(pk=pk))
+            comment_create(post=post, author=member(request), body=form.cleaned_data["body"])
+            messages.success(request, "Comment added.")
+            return redirect("posts:detail", pk=post.pk)
     article = pagecache.cached(request, "post", (pk,), lambda: _article(pk))
     if not article:
         raise Http404("No such post in this workspace.")
@@ -107,8 +169,9 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "form": form,
         "form_html": None
-        if form.is_bound
+        if form.is_bound or preview is not None
         else pagecache.blank_form(request, "comment", CommentForm),
+        "preview": preview,
     }
     return render(request, "posts/detail.html", context)
 
@@ -141,9 +204,11 @@ def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "body": post.body,
         "tags": ", ".join(t.name for t in post.tags.all()),
     }
-    form = PostForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        post_update(post=post, user=member(request), **form.cleaned_data)
+    if request.method == "POST" and "preview" in request.POST:
+        return _post_preview(request, post)
+    form = PostForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and _attach(request, form):
+        post_update(post=post, user=member(request), **_post_fields(form))
         messages.success(request, "Post updated.")
         return redirect("posts:detail", pk=post.pk)
     return render(request, "posts/form.html", {"form": form, "post": post})
@@ -196,3 +261,60 @@ def _search(text: str) -> dict[str, Any]:
         except SearchSyntaxError as exc:
             error = str(exc)
     return {"q": text, "hits": hits, "error": error}
+
+
+@require_POST
+def preview(request: HttpRequest) -> HttpResponse:
+    """Return the HTML a Markdown text renders to, for the editor's script."""
+    if not request.user.is_authenticated:
+        raise Http404("Sign in to preview.")
+    source = request.POST.get("body", "")
+    html = _rendered(source) if source.strip() else '<p class="muted">Nothing to preview yet.</p>'
+    return HttpResponse(html, content_type="text/html; charset=utf-8")
+
+
+@require_POST
+def attachment_upload(request: HttpRequest) -> JsonResponse:
+    """Store one file sent by the editor's script; answer with the Markdown that shows it."""
+    if not request.user.is_authenticated:
+        raise Http404("Sign in to attach files.")
+    upload = request.FILES.get("file")
+    if upload is None:
+        return JsonResponse({"error": "Choose a file to attach."}, status=400)
+    try:
+        attachment = attachment_create(uploader=member(request), upload=upload)
+    except AttachmentRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    payload = {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "url": attachment_url(attachment),
+        "image": attachment.is_image,
+        "markdown": attachment_markdown(attachment),
+    }
+    return JsonResponse(payload, status=201)
+
+
+@require_GET
+def attachment_serve(request: HttpRequest, pk: int, name: str) -> FileResponse:
+    """Send an attachment to a member of its workspace; anyone else finds nothing here."""
+    attachment = attachment_get(pk=pk) if request.user.is_authenticated else None
+    if attachment is None:
+        raise Http404("No such file in this workspace.")
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("This file is no longer stored.") from None
+    content_type = attachment.content_type
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        as_attachment=not attachment.is_image,
+        filename=attachment.name,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = ATTACHMENT_CSP
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

@@ -10,9 +10,10 @@ app's. Nothing here parses SQL.
 - A listed table's ``hidden`` columns read as NULL (so ``SELECT *`` still works).
 - Writes: INSERT and DELETE where ``writable`` is true, UPDATE of ``writable_columns``
   only. Members, roles and sign-in are never writable.
-- ``derived`` columns are the app's: rendered HTML and excerpts. Whatever a client puts
-  there is replaced, in the same statement, by the app's own sanitising renderer
-  (``apps.posts.markdown``), run by triggers this connection adds in its ``temp`` schema.
+- ``derived`` columns are the app's: rendered HTML, its plain text (what search indexes)
+  and excerpts. Whatever a client puts there is replaced, in the same statement, by the
+  app's own sanitising renderer (``apps.posts.markdown``), run by triggers this
+  connection adds in its ``temp`` schema.
 - No DDL, no ATTACH (so no ``VACUUM INTO``), no ``load_extension``, and only the PRAGMAs
   in ``PRAGMAS`` (reading, never setting, except the table-describing ones).
 """
@@ -23,7 +24,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from apps.posts.markdown import excerpt, render_markdown
+from apps.posts.markdown import excerpt, plain_text, render_markdown
 
 OK, DENY, IGNORE = sqlite3.SQLITE_OK, sqlite3.SQLITE_DENY, sqlite3.SQLITE_IGNORE
 
@@ -45,9 +46,13 @@ class Table:
 
 POST_RENDER = (
     "body_html = quire_render_markdown(new.body), "
+    "body_text = quire_plain_text(quire_render_markdown(new.body)), "
     "excerpt = quire_excerpt(quire_render_markdown(new.body))"
 )
-COMMENT_RENDER = "body_html = quire_render_markdown(new.body)"
+COMMENT_RENDER = (
+    "body_html = quire_render_markdown(new.body), "
+    "body_text = quire_plain_text(quire_render_markdown(new.body))"
+)
 
 TABLES: dict[str, Table] = {
     table.name: table
@@ -57,20 +62,20 @@ TABLES: dict[str, Table] = {
             "Posts: title, Markdown body, author, dates.",
             writable=True,
             writable_columns=frozenset({"title", "body", "author_id", "created_at", "edited_at"}),
-            derived=frozenset({"body_html", "excerpt"}),
+            derived=frozenset({"body_html", "body_text", "excerpt"}),
             render_sql=POST_RENDER,
             search_index="posts_post_fts",
-            indexed=("title", "body"),
+            indexed=("title", "body_text"),
         ),
         Table(
             "posts_comment",
             "Comments under posts, in Markdown.",
             writable=True,
             writable_columns=frozenset({"body", "author_id", "post_id", "created_at"}),
-            derived=frozenset({"body_html"}),
+            derived=frozenset({"body_html", "body_text"}),
             render_sql=COMMENT_RENDER,
             search_index="posts_comment_fts",
-            indexed=("body",),
+            indexed=("body_text",),
         ),
         Table(
             "posts_tag",
@@ -88,6 +93,10 @@ TABLES: dict[str, Table] = {
             "accounts_user",
             "Members (read-only): names, e-mail, role. Password and last sign-in read as NULL.",
             hidden=frozenset({"password", "last_login"}),
+        ),
+        Table(
+            "posts_attachment",
+            "Files attached to posts and comments (read-only): name, type, size, post, comment.",
         ),
         Table("posts_post_fts", "Full-text index of posts (read-only; use MATCH)."),
         Table("posts_comment_fts", "Full-text index of comments (read-only; use MATCH)."),
@@ -125,7 +134,7 @@ SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master
 # Table-valued functions that read only their arguments.
 FUNCTION_TABLES = frozenset({"json_each", "json_tree"})
 REFUSED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile"})
-APP_FUNCTIONS = ("quire_render_markdown", "quire_excerpt")
+APP_FUNCTIONS = ("quire_render_markdown", "quire_plain_text", "quire_excerpt")
 DDL_ACTIONS = frozenset(
     getattr(sqlite3, name)
     for name in dir(sqlite3)
@@ -143,9 +152,11 @@ def render_triggers(existing: set[str]) -> list[tuple[str, str]]:
 
     Temp triggers fire before the app's own (SQLite lists them first), and the update
     that writes the rendering fires the app's search-index trigger, which takes the row
-    out of the index with its values of before that update. So each of ours first puts
-    the index in the state that update expects and, after it, back in the state the
-    app's trigger for the client's statement expects: the index stays exact.
+    out of the index with its values of before that update and indexes the row as it is
+    now. So each of ours first puts the index in the state that update expects and,
+    after it, back in the state the app's trigger for the client's statement expects (the
+    row indexed with that statement's ``old`` values, or not at all for an insert): the
+    index stays exact, rendered plain text included.
     """
     triggers = []
     for table in TABLES.values():
@@ -175,9 +186,13 @@ def _around_index(table: Table, fts: str, event: str, render: str) -> list[str]:
         values = ", ".join(f"{row}.{column}" for column in ("id", *table.indexed))
         return f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {values})"  # noqa: S608
 
+    remove_current = (
+        f"INSERT INTO {fts}({fts}, rowid, {columns}) "  # noqa: S608
+        f"SELECT 'delete', id, {columns} FROM {table.name} WHERE id = new.id"
+    )
     if event == "insert":  # the app's insert trigger has not indexed the row yet
-        return [add("new"), render, remove("new")]
-    return [remove("old"), add("new"), render, remove("new"), add("old")]
+        return [add("new"), render, remove_current]
+    return [remove("old"), add("new"), render, remove_current, add("old")]
 
 
 class Authorizer:
@@ -306,6 +321,7 @@ def _action_name(action: int) -> str:
 def prepare(connection: sqlite3.Connection, *, read_only: bool) -> Authorizer:
     """Give a fresh API connection the app's render functions, triggers and authorizer."""
     connection.create_function("quire_render_markdown", 1, _render, deterministic=True)
+    connection.create_function("quire_plain_text", 1, _plain_text, deterministic=True)
     connection.create_function("quire_excerpt", 1, _excerpt, deterministic=True)
     schema = connection.execute("SELECT type, name FROM main.sqlite_master").fetchall()
     ours = []
@@ -322,6 +338,10 @@ def prepare(connection: sqlite3.Connection, *, read_only: bool) -> Authorizer:
 
 def _render(source: object) -> str:
     return render_markdown(source if isinstance(source, str) else "")
+
+
+def _plain_text(html: object) -> str:
+    return plain_text(html if isinstance(html, str) else "")
 
 
 def _excerpt(html: object) -> str:

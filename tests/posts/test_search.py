@@ -4,7 +4,7 @@ import pytest
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.posts.selectors import SearchSyntaxError, fts_query, search
+from apps.posts.selectors import fts_query, plain_query, search
 from apps.posts.services import comment_create, comment_delete, post_create, post_update
 from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import database_path
@@ -72,19 +72,95 @@ def test_indexed_text_is_escaped(acme):
     assert str(hit.title) == "&lt;b&gt;bold&lt;/b&gt; claims"
 
 
-@pytest.mark.parametrize("bad", ['"unbalanced', "*", "NEAR(", "title:", "a AND", "(x"])
-def test_fts_syntax_errors_raise_a_friendly_error(acme, bad):
-    with pytest.raises(SearchSyntaxError, match="could not be understood"):
-        search(text=bad)
+@pytest.mark.parametrize(
+    ("query", "finds"),
+    [
+        ("Status: deploy", True),
+        ("c++", True),
+        ("AND", True),
+        ('"deploy window', True),
+        ("deploy)", True),
+        ("NEAR(", False),
+        ("*", False),
+        ("title:", False),
+        ("(x", False),
+    ],
+)
+def test_everyday_queries_that_are_not_fts_syntax_search_their_words(acme, query, finds):
+    post_create(
+        author=admin(),
+        title="Release notes",
+        body="## Status: deploy\n\nThe deploy window and the C++ build are ready.",
+    )
+    hits = search(text=query)
+    assert bool(hits) is finds
+    if finds:
+        assert titles(query) == ["Release notes"]
 
 
-def test_search_page_never_fails_on_syntax(client, make_tenant, sign_in):
+def test_valid_fts_syntax_is_still_used(acme):
+    post_create(author=admin(), title="Deploy", body="Friday")
+    post_create(author=admin(), title="Rollback", body="Monday")
+    assert sorted(titles("deploy OR rollback")) == ["Deploy", "Rollback"]
+    assert titles('"friday"') == ["Deploy"]
+
+
+def test_plain_query_makes_every_word_a_term(acme):
+    assert plain_query('Status: "deploy') == '"Status"* "deploy"*'
+    assert plain_query("c++ go") == '"c" "go"'
+    assert plain_query("+++") == ""
+
+
+def test_search_indexes_and_shows_plain_text_not_markdown(acme):
+    post_create(
+        author=admin(),
+        title="Runbook",
+        body="## Deploy steps\n\nSee the **runbook** at [our wiki](https://wiki.example/run).",
+    )
+    hit = search(text="runbook")[0]
+    snippet = str(hit.snippet)
+    assert "<mark>runbook</mark>" in snippet and "our wiki" in snippet
+    for markdown in ("##", "**", "](", "https://wiki.example"):
+        assert markdown not in snippet
+    assert search(text="https") == []  # link targets are not text a reader sees
+
+
+def test_results_show_author_date_and_tags(client, make_tenant, sign_in):
     tenant = make_tenant("acme")
+    with tenant_context(tenant):
+        post = post_create(author=admin(), title="Offsite", body="Lighthouse trip", tags=["team"])
+        comment_create(post=post, author=admin(), body="The lighthouse is closed on Mondays")
     sign_in(client, tenant)
-    for bad in ('"unbalanced', "*", "NEAR("):
-        response = client.get("/search/", {"q": bad}, HTTP_HOST=host("acme"))
+    response = client.get("/search/", {"q": "lighthouse"}, HTTP_HOST=host("acme"))
+    text = response.content.decode()
+    assert "Post by" in text
+    assert "Comment by" in text
+    assert f'href="/posts/{post.pk}/#comment-' in text
+    assert 'href="/?tag=team">#team</a>' in text
+    assert "<time datetime=" in text
+    hits = search_in(tenant, "lighthouse")
+    assert {hit.kind for hit in hits} == {"post", "comment"}
+    assert all(hit.author and hit.author.email == admin_email("acme") for hit in hits)
+    assert all(hit.tags == ["team"] for hit in hits)
+    assert all(hit.created_at.tzinfo is not None for hit in hits)
+
+
+def search_in(tenant, text):
+    with tenant_context(tenant):
+        return search(text=text)
+
+
+def test_search_page_answers_every_query(client, make_tenant, sign_in):
+    tenant = make_tenant("acme")
+    with tenant_context(tenant):
+        post_create(author=admin(), title="Plan", body="Status: deploy on Friday")
+    sign_in(client, tenant)
+    for query in ('"unbalanced', "*", "NEAR(", "Status: deploy", "c++", "AND", "a AND", "(x"):
+        response = client.get("/search/", {"q": query}, HTTP_HOST=host("acme"))
         assert response.status_code == 200
-        assert b"could not be understood" in response.content
+        assert b"could not be understood" not in response.content
+    found = client.get("/search/", {"q": "Status: deploy"}, HTTP_HOST=host("acme"))
+    assert b"1 result for" in found.content
     empty = client.get("/search/", {"q": "nothing-matches"}, HTTP_HOST=host("acme"))
     assert b"No results" in empty.content
 

@@ -7,7 +7,7 @@ path (the app, Django admin, a shell) updates them (apps/posts/search_schema.py)
 from django.db import migrations
 
 from apps.posts.markdown import render_markdown
-from apps.posts.search_schema import drop_sql, index_sql, trigger_sql
+from apps.posts.search_schema import MARKDOWN_INDEXES, drop_sql, index_sql, trigger_sql
 
 def render_existing(apps, schema_editor):
     alias = schema_editor.connection.alias
@@ -22,6 +22,8 @@ class Migration(migrations.Migration):
     dependencies = [("posts", "0002_tags_comments_markdown")]
 
     operations = [
-        migrations.RunSQL(index_sql() + trigger_sql(), drop_sql()),
+        migrations.RunSQL(
+            index_sql(MARKDOWN_INDEXES) + trigger_sql(MARKDOWN_INDEXES), drop_sql(MARKDOWN_INDEXES)
+        ),
         migrations.RunPython(render_existing, migrations.RunPython.noop),
     ]

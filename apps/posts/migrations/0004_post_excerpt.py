@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from apps.posts.search_schema import trigger_sql
+from apps.posts.search_schema import MARKDOWN_INDEXES, trigger_sql
 
 
 def fill_excerpts(apps, schema_editor):
@@ -27,6 +27,6 @@ class Migration(migrations.Migration):
             field=models.TextField(default='', editable=False),
         ),
         # Adding a NOT NULL column rebuilds posts_post, which drops the search triggers.
-        migrations.RunSQL(trigger_sql(), migrations.RunSQL.noop),
+        migrations.RunSQL(trigger_sql(MARKDOWN_INDEXES), migrations.RunSQL.noop),
         migrations.RunPython(fill_excerpts, migrations.RunPython.noop),
     ]
