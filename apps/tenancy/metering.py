@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -40,6 +41,7 @@ from django.db.models import Sum
 
 from apps.tenancy.databases import database_files, take_rows
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.storage import stored_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -239,11 +241,10 @@ def storage_bytes(slug: str) -> int | None:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return None  # homed elsewhere: its own node samples it
-    try:
-        return size + wal.stat().st_size
-    except FileNotFoundError:
-        return size
+        return None
+    with suppress(FileNotFoundError):
+        size += wal.stat().st_size
+    return size + stored_bytes(slug)
 
 
 def _ensure_flusher() -> None:

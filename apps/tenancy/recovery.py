@@ -18,6 +18,7 @@ its own process while it runs, else one recovery at a time.
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from apps.tenancy.databases import (
     release,
 )
 from apps.tenancy.models import Tenant
+from apps.tenancy.storage import media_dir
 
 
 def recover(*, tenant_id: int | None = None) -> list[str]:
@@ -76,9 +78,18 @@ def _finish_rename(entry: journal.Entry) -> str:
         Tenant.objects.filter(pk=entry.tenant_id).update(slug=entry.target)
     except IntegrityError:
         move_leftovers(database_path(entry.target), database_path(entry.source))
+        move_stored_files(entry.target, entry.source)
         return f"rename {entry.source} -> {entry.target} undone (the new slug was taken)"
     move_leftovers(database_path(entry.source), database_path(entry.target))
+    move_stored_files(entry.source, entry.target)
     return f"rename {entry.source} -> {entry.target} completed"
+
+
+def move_stored_files(source: str, target: str) -> None:
+    """Move a tenant's stored files to another slug's folder, unless that one has files."""
+    if media_dir(source).exists() and not media_dir(target).exists():
+        media_dir(target).parent.mkdir(parents=True, exist_ok=True)
+        media_dir(source).rename(media_dir(target))
 
 
 def _finish_restore(entry: journal.Entry) -> str:
@@ -101,9 +112,10 @@ def _finish_delete(entry: journal.Entry) -> str:
     tenant.update(status=Tenant.Status.DELETED, deleted_at=deleted_at)
     if not entry.trash:
         delete_database_files(entry.source)
+        shutil.rmtree(media_dir(entry.source), ignore_errors=True)
         tenant.delete()
         return f"delete of {entry.source} completed (for good)"
-    trash.move_to_trash(entry.source, "deleted", deleted_at, Path(entry.trash))
+    trash.move_to_trash(entry.source, "deleted", deleted_at, Path(entry.trash), stored_files=True)
     return f"delete of {entry.source} completed (files in the trash)"
 
 

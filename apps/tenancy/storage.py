@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -28,3 +29,20 @@ class TenantFileSystemStorage(FileSystemStorage):
     @property  # type: ignore[override]
     def base_url(self) -> str:
         return f"/{settings.MEDIA_URL.strip('/')}/{require_current_tenant().slug}/"
+
+
+def media_dir(slug: str) -> Path:
+    """Return the folder that holds a tenant's stored files (it may not exist)."""
+    return Path(settings.MEDIA_ROOT) / slug
+
+
+def stored_bytes(slug: str) -> int:
+    """Return the bytes of the files stored for a tenant (0 when it has none)."""
+    total = 0
+    for root, _dirs, files in os.walk(media_dir(slug)):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue  # deleted while we looked
+    return total

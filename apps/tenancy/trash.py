@@ -14,6 +14,9 @@ from apps.tenancy.databases import (
     release,
     replication_state_dir,
 )
+from apps.tenancy.storage import media_dir
+
+STORED_FILES_DIR_NAME = "files"  # a trash folder's copy of the tenant's stored files
 
 TRASH_DIR_NAME = ".trash"
 STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -30,13 +33,20 @@ def trash_folder(slug: str, label: str, when: datetime) -> Path:
 
 
 def move_to_trash(
-    slug: str, label: str, when: datetime, folder: Path | None = None, *, fold_wal: bool = True
+    slug: str,
+    label: str,
+    when: datetime,
+    folder: Path | None = None,
+    *,
+    fold_wal: bool = True,
+    stored_files: bool = False,
 ) -> Path:
     """Move the tenant's database file and companions into a new trash folder.
 
     The WAL is folded into the file first, so the file alone holds the data even if a
     kill comes between the moves (what is left behind is swept up as orphaned). A caller
-    holding the write lock itself passes ``fold_wal=False``.
+    holding the write lock itself passes ``fold_wal=False``. With ``stored_files`` the
+    tenant's stored files (MEDIA_ROOT/<slug>) go too, into the folder's ``files``.
     """
     release(slug)
     folder = folder or trash_folder(slug, label, when)
@@ -50,6 +60,8 @@ def move_to_trash(
     state = replication_state_dir(slug)
     if state.exists():
         state.rename(folder / state.name)
+    if stored_files and media_dir(slug).exists():
+        shutil.move(media_dir(slug), folder / STORED_FILES_DIR_NAME)
     return folder
 
 
