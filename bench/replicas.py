@@ -4,10 +4,11 @@
 
 node-1 holds the primaries (gunicorn + litestream replicate); node-2 holds read replicas
 (gunicorn + manage.py replica_supervisor: one `litestream restore -f` per placed
-workspace being read there). Replication intervals are the defaults (100 ms). node-2 reaches node-1
-through a proxy in this process that delays every byte 50 ms each way, and a new
-connection by one more round trip, as a TCP handshake between regions would. node-2's
-followers reach SeaweedFS through a proxy that counts their S3 requests.
+workspace being read there); they share a PostgreSQL catalog. Replication intervals
+are the defaults (100 ms). node-2 reaches node-1 through a proxy in this process that
+delays every byte 50 ms each way, and a new connection by one more round trip, as a TCP
+handshake between regions would. node-2's followers reach SeaweedFS through a proxy that
+counts their S3 requests.
 
 Prints JSON lines:
   read_latency      GET / of a workspace on node-2 served by its replica, the same page
@@ -191,11 +192,16 @@ class Cluster:
         self.ports = {"node-1": free_port(), "node-2": free_port()}
         self.proxies: list[TcpProxy] = []
         self.seaweed: subprocess.Popen[bytes] | None = None
+        self.catalog = contextlib.ExitStack()
         self.supervisor: subprocess.Popen[bytes] | None = None
         self.litestream: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         from tests.replication.conftest import start_seaweedfs
+        from tests.replication.postgres import postgres_cluster
+
+        # The nodes share a PostgreSQL catalog, as several machines must.
+        self.quire.env["DATABASE_URL"] = self.catalog.enter_context(postgres_cluster())
 
         (self.work / "seaweedfs").mkdir()
         endpoint, self.seaweed = start_seaweedfs(self.work / "seaweedfs")
@@ -306,6 +312,7 @@ class Cluster:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.supervisor.wait(timeout=15)
         self.quire.stop()  # SIGKILL to every process group still alive
+        self.catalog.close()
         for proxy in self.proxies:
             proxy.stop()
         if self.seaweed is not None:
