@@ -24,8 +24,9 @@ Public API (the product apps and operators use these modules and nothing else):
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
 - ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
 - ``replicas``: ``tenant_replica_place``, ``tenant_replica_remove``, ``replica_list``;
-  ``supervisor``: ``Supervisor`` (this node's Litestream followers).
-- ``bookmarks``: ``Bookmark`` (``<epoch>.<position>``), ``bookmark_of``.
+  ``supervisor``: ``Supervisor`` (this node's Litestream followers, for the replicas read).
+- ``bookmarks``: ``Bookmark`` (``<epoch>.<position>``), ``bookmark_of``; ``sign`` and
+  ``verified`` (what readers carry: signed for one workspace).
 - ``fleet``: ``migrate_tenants`` (parallel, one report per tenant).
 - ``replication``: Litestream configuration, restores, positions.
 - ``urls``: ``tenant_url``; ``slugs``: ``validate_slug``, ``normalize_slug``.
