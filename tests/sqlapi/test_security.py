@@ -8,7 +8,7 @@ from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.tenancy.context import tenant_context
 from tests.conftest import admin_email, host
-from tests.sqlapi.conftest import values
+from tests.sqlapi.conftest import stmt, values
 
 
 def refused(result: dict) -> str:
@@ -224,3 +224,23 @@ def test_the_readme_documents_exactly_the_surface():
             assert f"`{column}`" in row, (table.name, column)
     for pragma in PRAGMAS:
         assert f"`{pragma}`" in section
+
+
+def test_rendering_is_there_for_the_next_statement_of_a_transaction(api, acme):
+    with tenant_context(acme):
+        author = User.objects.get().pk
+    insert = stmt(
+        "INSERT INTO posts_post(title, body, body_html, excerpt, author_id, created_at) "
+        "VALUES ('tx', '# Hi', '<script>x</script>', '', ?, '2026-01-01')",
+        author,
+    )
+    body = api.run(
+        {"type": "execute", "stmt": stmt("BEGIN")},
+        {"type": "execute", "stmt": insert},
+        {"type": "execute", "stmt": stmt("SELECT body_html FROM posts_post WHERE title = 'tx'")},
+        {"type": "execute", "stmt": stmt("ROLLBACK")},
+        {"type": "close"},
+    )
+    seen = body["results"][2]["response"]["result"]
+    assert "<script>" not in values(seen)[0][0]
+    assert values(seen)[0][0].startswith("<h1>Hi</h1>")
