@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.notifications import services as notifications
+from apps.notifications.mentions import link_mentions
 from apps.posts import attachments
 from apps.posts.markdown import render
 from apps.posts.models import Comment, Post, Tag
@@ -44,9 +47,11 @@ def parse_tags(text: str) -> list[str]:
 @atomic()
 def post_create(*, author: User, title: str, body: str, tags: list[str] | None = None) -> Post:
     """Publish a post by this author in the current workspace."""
-    post = Post.objects.create(author=author, title=title.strip(), body=body, **render(body))
+    rendered, mentioned = _rendered(body)
+    post = Post.objects.create(author=author, title=title.strip(), body=body, **rendered)
     _tags_set(post, tags or [])
     attachments.attachments_claim(body=body, uploader=author, post=post)
+    notifications.post_published(post=post, mentioned=mentioned)
     return post
 
 
@@ -54,14 +59,15 @@ def post_create(*, author: User, title: str, body: str, tags: list[str] | None =
 def post_update(*, post: Post, user: User, title: str, body: str, tags: list[str]) -> Post:
     """Edit a post; only its author or an admin may."""
     _require_change(user, post.author_id, "edit this post")
-    post.title, post.body = title.strip(), body
-    rendered = render(body)
+    post.title, post.body, old_html = title.strip(), body, post.body_html
+    rendered, _ = _rendered(body)
     for name, value in rendered.items():
         setattr(post, name, value)
     post.edited_at = timezone.now()
     post.save(update_fields=["title", "body", *rendered, "edited_at"])
     _tags_set(post, tags)
     attachments.attachments_claim(body=body, uploader=user, post=post)
+    notifications.post_edited(post=post, old_html=old_html)
     return post
 
 
@@ -76,7 +82,7 @@ def post_delete(*, post: Post, user: User) -> None:
 @atomic()
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
     """Add a comment under a post."""
-    rendered = render(body)
+    rendered, mentioned = _rendered(body)
     comment = Comment.objects.create(
         post=post,
         author=author,
@@ -85,6 +91,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
         body_text=rendered["body_text"],
     )
     attachments.attachments_claim(body=body, uploader=author, post=post, comment=comment)
+    notifications.comment_added(comment=comment, mentioned=mentioned)
     return comment
 
 
@@ -94,6 +101,13 @@ def comment_delete(*, comment: Comment, user: User) -> None:
     _require_change(user, comment.author_id, "delete this comment")
     attachments.attachments_delete(comment=comment)
     comment.delete()
+
+
+def _rendered(body: str) -> tuple[dict[str, Any], list[int]]:
+    """Return the rendered fields of a body, its @mentions linked, and who it mentions."""
+    rendered = render(body)
+    rendered["body_html"], mentioned = link_mentions(rendered["body_html"])
+    return rendered, mentioned
 
 
 def _require_change(user: User, author_id: int, action: str) -> None:
