@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from apps.accounts.models import User
+from apps.accounts.services import member_set_name
 from apps.posts.services import comment_create, post_create
 from apps.tenancy.context import tenant_context
 from apps.tenancy.selectors import tenant_get
@@ -60,8 +61,9 @@ class Command(BaseCommand):
 
     def seed(self) -> None:
         admin = User.objects.get(email=EMAIL)
+        member_set_name(member=admin, first_name="Alex", last_name="Morgan")
         sam = User.objects.create_user(
             email=MEMBER, password=PASSWORD, first_name="Sam", last_name="Rivera"
         )
         posts = [post_create(author=admin, title=t, body=b, tags=tags) for t, b, tags in POSTS]
-        comment_create(post=posts[1], author=sam, body="Count me in for the **onboarding** work.")
+        comment_create(post=posts[1], author=sam, body="Count me in for the **onboarding** work, @Alex.")
