@@ -12,6 +12,7 @@ tenants with bounded memory and file descriptors.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import sqlite3
 import threading
@@ -46,6 +47,8 @@ REPLICA_SUFFIX = "@replica"
 _thread = threading.local()
 _open_count = 0
 _open_count_lock = threading.Lock()
+_closer_lock = threading.Lock()
+_closing: dict[str, Any] = {}  # this process's closer thread's queue
 _query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit", default=None)
 _replica_reads: ContextVar[str | None] = ContextVar("quire_replica_reads", default=None)
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
@@ -723,7 +726,50 @@ def _make_room(opened: _ThreadAliases) -> None:
         alias = next(idle, None)
         if alias is None:
             return
-        release_alias(alias)
+        _evict(alias)
+
+
+def _evict(alias: str) -> None:
+    """Forget an idle connection now and close its file in the closer thread.
+
+    Closing the last connection to a WAL file checkpoints it and removes its -wal and
+    -shm files: work the request that needed room should not wait for.
+    """
+    opened = _opened_aliases()
+    del opened[alias]
+    _count(-1)
+    wrapper = connections[alias]
+    raw, wrapper.connection = wrapper.connection, None
+    del connections[alias]
+    if raw is not None:
+        _closer().put(raw)
+
+
+def _closer() -> queue.Queue[sqlite3.Connection]:
+    """Return this process's queue of connections to close, starting its thread once."""
+    with _closer_lock:
+        if _closing.get("pid") != os.getpid():
+            pending: queue.Queue[sqlite3.Connection] = queue.Queue()
+            threading.Thread(
+                target=_close_each, args=(pending,), name="quire-closer", daemon=True
+            ).start()
+            _closing.update(pid=os.getpid(), queue=pending)
+        return cast("queue.Queue[sqlite3.Connection]", _closing["queue"])
+
+
+def _close_each(pending: queue.Queue[sqlite3.Connection]) -> None:
+    while True:
+        raw = pending.get()
+        try:
+            with suppress(sqlite3.Error):
+                raw.close()
+        finally:
+            pending.task_done()
+
+
+def closed_evicted() -> None:
+    """Wait until every connection evicted so far in this process is closed (tests)."""
+    _closer().join()
 
 
 def _is_busy(wrapper: BaseDatabaseWrapper) -> bool:
