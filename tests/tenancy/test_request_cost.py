@@ -316,3 +316,23 @@ def test_the_fixed_statement_reads_a_member_as_the_orm_does(acme, make_member):
         assert member_for_session(pk=bob.pk + 100) is None
         User.objects.filter(pk=bob.pk).update(is_active=False)
         assert SignInThrottleBackend().get_user(bob.pk) is None
+
+
+def test_an_evicted_connection_is_closed_off_the_request_path(acme, make_tenant, settings):
+    from apps.posts.models import Post
+    from apps.tenancy.databases import closed_evicted, open_connection_count, release_all
+
+    beta = make_tenant("beta")
+    release_all()
+    settings.TENANT_MAX_OPEN_CONNECTIONS = 1
+    with tenant_context(acme):
+        Post.objects.count()
+    evicted = connections[tenant_alias("acme")].connection
+    with tenant_context(beta):  # needs room: acme's connection is handed to the closer
+        Post.objects.count()
+    assert open_connection_count() == 1
+    closed_evicted()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        evicted.execute("SELECT 1")
+    with tenant_context(acme):  # and opens again when needed
+        assert Post.objects.count() == 0
