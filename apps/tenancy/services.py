@@ -50,6 +50,7 @@ from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.recovery import clear_orphans, finish, recover
 from apps.tenancy.replication import ReplicationFailed, replica_restore, sync_now
 from apps.tenancy.slugs import validate_slug
+from apps.tenancy.storage import copy_stored_files, files_beside, replace_stored_files
 from apps.tenancy.template import template_path
 from apps.tenancy.work import atomic
 
@@ -313,14 +314,23 @@ def _move_files(old_slug: str, new_slug: str) -> None:
 # Backups, exports and restores ------------------------------------------------------
 
 
-def tenant_backup(*, tenant: Tenant, destination: Path) -> Path:
-    """Write a consistent snapshot of a live tenant database to a new file."""
+def tenant_backup(*, tenant: Tenant, destination: Path, stored_files: bool = False) -> Path:
+    """Write a consistent snapshot of a live tenant database to a new file.
+
+    With ``stored_files`` the tenant's stored files (attachments) are copied beside it,
+    into ``<destination>.files``, when it has any; ``tenant_restore`` brings them back.
+    """
     copy_database(require_database_file(tenant.slug), destination)
+    if stored_files:
+        copy_stored_files(tenant.slug, files_beside(destination))
     return destination
 
 
-def tenant_export_sql(*, tenant: Tenant, destination: Path) -> Path:
-    """Write a SQL dump of a tenant that re-imports, full-text tables included."""
+def tenant_export_sql(*, tenant: Tenant, destination: Path, stored_files: bool = False) -> Path:
+    """Write a SQL dump of a tenant that re-imports, full-text tables included.
+
+    With ``stored_files``, its stored files go beside it as with ``tenant_backup``.
+    """
     source = require_database_file(tenant.slug)
     if destination.exists():
         raise TenantDatabaseExists(f"{destination} already exists; it was left untouched.")
@@ -334,6 +344,8 @@ def tenant_export_sql(*, tenant: Tenant, destination: Path) -> Path:
     finally:
         connection.close()
         temporary.unlink(missing_ok=True)
+    if stored_files:
+        copy_stored_files(tenant.slug, files_beside(destination))
     return destination
 
 
@@ -351,7 +363,9 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
     The file must pass ``PRAGMA integrity_check`` and know no migration the code
     does not; pending migrations are applied to the staged copy. An existing tenant's
     file is copied to the trash (for undo) and then overwritten (``_replace_contents``);
-    a slug not in the catalog becomes a new tenant.
+    a slug not in the catalog becomes a new tenant. Stored files found beside the
+    source (``<source>.files``, written by ``tenant_backup``) replace the tenant's own,
+    which go to the trash.
     """
     validate_slug(slug)
     recover()
@@ -365,12 +379,22 @@ def tenant_restore(*, slug: str, source: Path, name: str | None = None) -> Resto
         start_new_epoch(staged, replacing=database_path(slug) if tenant else None)
         if tenant is None:
             new = _provision(slug=slug, name=name or slug, source=staged)
+            _restore_stored_files(slug, source, None)
             return RestoreResult(tenant=new, created=True, replaced=None, migrated=migrated)
         replaced = _replace_contents(tenant, staged)
+        _restore_stored_files(slug, source, replaced)
         return RestoreResult(tenant=tenant, created=False, replaced=replaced, migrated=migrated)
     finally:
         for path in (staged, *companions(staged)):
             path.unlink(missing_ok=True)
+
+
+def _restore_stored_files(slug: str, source: Path, replaced: Path | None) -> None:
+    """Bring back the stored files a backup has beside it; the current ones go to the trash."""
+    files = files_beside(source)
+    if files.is_dir():
+        keep_in = (replaced or trash.trash_folder(slug, "replaced", timezone.now())) / "files"
+        replace_stored_files(slug, files, keep_in)
 
 
 def tenant_restore_from_replica(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -46,3 +47,27 @@ def stored_bytes(slug: str) -> int:
             except FileNotFoundError:
                 continue  # deleted while we looked
     return total
+
+
+def files_beside(database: Path) -> Path:
+    """Return the folder that holds the stored files of a backup or export file."""
+    return database.with_name(database.name + ".files")
+
+
+def copy_stored_files(slug: str, destination: Path) -> Path | None:
+    """Copy a tenant's stored files into a new folder; None (no folder) if it has none."""
+    if not media_dir(slug).is_dir():
+        return None
+    shutil.copytree(media_dir(slug), destination)
+    return destination
+
+
+def replace_stored_files(slug: str, source: Path, keep_in: Path | None) -> None:
+    """Make a copy of ``source`` the tenant's stored files; its current ones go to ``keep_in``."""
+    if media_dir(slug).exists():
+        if keep_in is None:
+            shutil.rmtree(media_dir(slug))
+        else:
+            keep_in.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(media_dir(slug), keep_in)
+    shutil.copytree(source, media_dir(slug))

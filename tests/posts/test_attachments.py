@@ -253,3 +253,37 @@ def test_a_renamed_workspace_keeps_its_files(acme, member, sign_in):
         client.force_login(User.objects.get(email=admin_email("acme")))
     served = client.get(data["url"], HTTP_HOST=host("acme-co"))
     assert served.status_code == 200 and b"".join(served.streaming_content) == png()
+
+
+@pytest.mark.parametrize("command", [["backup_tenant"], ["export_tenant", "--format", "sql"]])
+def test_backups_and_exports_carry_the_files_and_restores_bring_them_back(
+    acme, member, tmp_path, command
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.tenancy.services import tenant_restore
+
+    data = upload(member, "chart.png", png()).json()
+    output = tmp_path / "acme-backup.db"
+    out = StringIO()
+    call_command(*command, "acme", "-o", str(output), stdout=out)
+    assert f"stored files (attachments) are in {output}.files" in out.getvalue()
+    copies = [p for p in Path(f"{output}.files").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in copies] == [png()]
+
+    restored = tenant_restore(slug="copy", source=output).tenant  # a new workspace
+    assert [p.read_bytes() for p in stored_files("copy")] == [png()]
+    client = Client()
+    with tenant_context(restored):
+        client.force_login(User.objects.get(email=admin_email("acme")))
+    served = client.get(data["url"], HTTP_HOST=host("copy"))
+    assert b"".join(served.streaming_content) == png()
+
+    for path in stored_files("acme"):  # in place: the backup's files replace the current ones
+        path.write_bytes(b"changed")
+    result = tenant_restore(slug="acme", source=output)
+    assert [p.read_bytes() for p in stored_files("acme")] == [png()]
+    kept = [p for p in (result.replaced / "files").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in kept] == [b"changed"]

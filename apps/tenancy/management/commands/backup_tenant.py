@@ -8,10 +8,14 @@ from django.utils import timezone
 
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.services import tenant_backup
+from apps.tenancy.storage import files_beside
 
 
 class Command(TenantCommand):
-    help = "Write a consistent snapshot of a workspace's database while it keeps serving writes."
+    help = (
+        "Write a consistent snapshot of a workspace's database while it keeps serving writes, "
+        "and a copy of its stored files (attachments) beside it in <file>.files."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
@@ -26,5 +30,7 @@ class Command(TenantCommand):
         tenant = self.tenant(options["slug"])
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         output = options["output"] or Path(f"{tenant.slug}-{stamp}.sqlite3")
-        tenant_backup(tenant=tenant, destination=output.resolve())
+        tenant_backup(tenant=tenant, destination=output.resolve(), stored_files=True)
         self.stdout.write(self.style.SUCCESS(f"Backed up '{tenant.slug}' to {output}"))
+        if files_beside(output).is_dir():
+            self.stdout.write(f"Its stored files (attachments) are in {files_beside(output)}")

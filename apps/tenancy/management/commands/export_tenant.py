@@ -8,12 +8,14 @@ from django.utils import timezone
 
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.services import tenant_backup, tenant_export_sql
+from apps.tenancy.storage import files_beside
 
 
 class Command(TenantCommand):
     help = (
         "Export a workspace as a SQLite file or a SQL dump (full-text tables included); "
-        "either re-imports with restore_tenant."
+        "either re-imports with restore_tenant. Stored files (attachments) go beside it, "
+        "in <file>.files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,7 +34,9 @@ class Command(TenantCommand):
         extension = "sql" if options["format"] == "sql" else "sqlite3"
         output = (options["output"] or Path(f"{tenant.slug}-{stamp}.{extension}")).resolve()
         if options["format"] == "sql":
-            tenant_export_sql(tenant=tenant, destination=output)
+            tenant_export_sql(tenant=tenant, destination=output, stored_files=True)
         else:
-            tenant_backup(tenant=tenant, destination=output)
+            tenant_backup(tenant=tenant, destination=output, stored_files=True)
         self.stdout.write(self.style.SUCCESS(f"Exported '{tenant.slug}' to {output}"))
+        if files_beside(output).is_dir():
+            self.stdout.write(f"Its stored files (attachments) are in {files_beside(output)}")
