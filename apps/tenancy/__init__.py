@@ -16,7 +16,11 @@ Public API (the product apps and operators use these modules and nothing else):
 - ``metering``: usage per workspace and day, and plan quotas: ``count_api_call``,
   ``count_rows`` (a plain sqlite3 connection's rows), ``check_quota`` raising
   ``QuotaExceeded`` (``kind``, ``limit``, ``used``, ``resets_at``, ``retry_after``),
-  ``exceeded_quotas``, ``flush``; ``MeteringMiddleware`` for settings.
+  ``exceeded_quotas``, ``flush``, ``storage_bytes`` (database and stored files);
+  ``MeteringMiddleware`` for settings.
+- ``storage``: ``media_dir``, ``stored_bytes`` (a tenant's stored files, such as
+  attachments: counted in its storage, trashed with it, moved by a rename, copied by
+  backups beside the file, ``files_beside``).
 - ``sqlaccess``: ``sql_connection`` (a connection of its own on a workspace's file, for
   SQL clients send: read-only or read-write, no ATTACH), ``advance_position``,
   ``commit_position_of``, ``file_inode``, ``same_file``, ``slug_of_host``.
