@@ -45,6 +45,9 @@ TENANT_CATALOG_CACHE_SECONDS = env.float("TENANT_CATALOG_CACHE_SECONDS", default
 # (0: only when metering.flush() is called) and at exit.
 QUIRE_USAGE_METERING = env.bool("QUIRE_USAGE_METERING", default=True)
 QUIRE_USAGE_FLUSH_SECONDS = env.float("QUIRE_USAGE_FLUSH_SECONDS", default=5.0)
+# How often a process reads plans and the month's use (other processes' counts) from the
+# catalog for quota checks; its own counts always count at once.
+QUIRE_USAGE_QUOTA_REFRESH_SECONDS = env.float("QUIRE_USAGE_QUOTA_REFRESH_SECONDS", default=60.0)
 # Folder of the pre-migrated template databases (default: TENANTS_DATA_DIR/.templates).
 TENANT_TEMPLATE_DIR = env("TENANT_TEMPLATE_DIR", default=None)
 # Days a deleted tenant's files stay in the trash (and its slug stays held).
