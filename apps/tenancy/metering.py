@@ -19,8 +19,10 @@ at exit. A process killed with SIGKILL loses at most the counts of one interval.
 
 Quotas come from the tenant's ``Plan`` (per calendar month, UTC). ``check_quota`` raises
 ``QuotaExceeded`` before a unit of work begins; the month's use is what the catalog
-held when this process last looked (at most one interval old) plus this process's own
-counts not yet flushed, so other processes' use reaches a quota within seconds.
+held when this process last looked (every ``QUIRE_USAGE_QUOTA_REFRESH_SECONDS``, 60)
+plus this process's own counts, flushed or not, so its own use counts at once and other
+processes' use within a refresh and a flush interval. (Re-reading per request would cost
+a page of a quiet workspace two catalog queries.)
 """
 
 from __future__ import annotations
@@ -397,7 +399,7 @@ def _plans_by_tenant() -> dict[int, tuple[str, dict[str, int]]]:
 
 
 def _interval() -> float:
-    return float(settings.QUIRE_USAGE_FLUSH_SECONDS or 5.0)
+    return float(settings.QUIRE_USAGE_QUOTA_REFRESH_SECONDS)
 
 
 def _pending_this_month(tenant: Tenant) -> dict[str, int]:
