@@ -17,7 +17,7 @@ class Command(TenantCommand):
         "[--rows-read N] [--rows-written N] [--api-calls N]' creates or changes one (a "
         "quota left out is unlimited); 'plans assign SLUG NAME' puts a workspace on a plan, "
         "'plans assign SLUG --none' takes it off (no quotas). Running processes apply a "
-        "change within QUIRE_USAGE_FLUSH_SECONDS."
+        "change within QUIRE_USAGE_QUOTA_REFRESH_SECONDS."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
