@@ -1035,7 +1035,8 @@ def main() -> None:
         log("lag done")
         measure_read_your_writes(cluster, args.rounds, args.clients)
         log("read-your-writes done")
-        measure_cost(cluster, placements, args.active, args.cost_seconds, args.cost_write_rate)
+        if placements:  # --placements "" leaves the cost out
+            measure_cost(cluster, placements, args.active, args.cost_seconds, args.cost_write_rate)
         log(f"all done in {time.monotonic() - started:.0f} s")
     finally:
         cluster.stop()
