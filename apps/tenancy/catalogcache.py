@@ -61,8 +61,13 @@ def cached_row(slug: str, read: Callable[[str], Row]) -> Row:
 
 
 def exact() -> bool:
-    """Return True if kept rows are always the catalog's current ones (a SQLite catalog)."""
-    return connections[DEFAULT_DB_ALIAS].vendor == "sqlite"
+    """Return True if a row from ``cached_row`` is always the catalog's current one.
+
+    So it is with a SQLite catalog, and where rows are not kept at all.
+    """
+    if connections[DEFAULT_DB_ALIAS].vendor == "sqlite":
+        return True
+    return settings.TENANT_CATALOG_CACHE_SECONDS <= 0 or settings.TENANT_CATALOG_CACHE_SIZE <= 0
 
 
 def forget() -> None:
