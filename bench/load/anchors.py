@@ -1,7 +1,7 @@
 """Quire's posts page against the anchor apps over HTTP, side by side in one run.
 
     .venv/bin/python bench/load/anchors.py [--rounds 3] [--duration 15] [--warmup 5]
-                                           [--first-warmup 30] [--tenants 100]
+                                           [--first-warmup N] [--tenants 100]
 
 The anchors are the apps of ../shared/anchors/django_tenants_pg (see its README), run
 from there, with its virtualenv, app copy and PostgreSQL cluster under $ANCHOR
@@ -13,7 +13,7 @@ wrk -t2 -c16 with the Host header spread uniformly over 100 workspaces:
   quire             GET / (the posts page, 20 posts), signed in, 100 workspaces
   django_sqlite     the one-file Django page (GET /notes/, 20 notes, one SQLite file)
   django_tenants    the same page under django-tenants on PostgreSQL, 100 schemas
-All three servers are started once and warmed up (--first-warmup); each round measures
+All three servers are started once and warmed up (--first-warmup requests); each round measures
 each server in turn after a short warm-up run, so that drift of the machine hits all
 alike. Prints one JSON line per measurement (req/s, p50/p99, worker CPU per request, and
 PostgreSQL's CPU per request for django-tenants), then per round the ratios, then their
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import re
 import shutil
@@ -62,9 +63,9 @@ def main() -> None:
     parser.add_argument(
         "--first-warmup",
         type=int,
-        default=30,
-        help="seconds of load on each server before the first round (workers open every "
-        "workspace and fill their caches)",
+        default=0,
+        help="requests each server serves before the first round (default: enough that "
+        "each of the 4 workers has served each workspace, with 99%% probability)",
     )
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--posts", type=int, default=200)
@@ -158,8 +159,12 @@ class Anchor:
 
 
 def compare(servers: dict, work: Path, args: argparse.Namespace) -> None:
+    wanted = args.first_warmup or math.ceil(args.tenants * 4 * math.log(100))
     for name in TARGETS:
-        load_generator(name, servers[name], work, args, args.first_warmup)
+        served = 0
+        while served < wanted:
+            output = load_generator(name, servers[name], work, args, 5)
+            served += int(re.search(r"(\d+) requests in", output).group(1))
     rounds: list[dict[str, dict]] = []
     for number in range(1, args.rounds + 1):
         measured = {name: measure(name, servers[name], work, args, number) for name in TARGETS}
@@ -194,10 +199,12 @@ def ratios(measured: dict[str, dict]) -> dict[str, float]:
 def measure(name: str, server, work: Path, args: argparse.Namespace, number: int) -> dict:
     """Warm up, then one measured wrk run; return its figures."""
     load_generator(name, server, work, args, args.warmup)
-    cpu_before, db_before = server.worker_cpu_seconds(), postgres_cpu_seconds()
+    cpu_before, db_before = server.worker_cpu_seconds(), postgres_cpu_ticks()
     output = load_generator(name, server, work, args, args.duration)
     cpu = server.worker_cpu_seconds() - cpu_before
-    db_cpu = postgres_cpu_seconds() - db_before
+    db_after = postgres_cpu_ticks()
+    db_ticks = sum(ticks - db_before.get(pid, 0) for pid, ticks in db_after.items())
+    db_cpu = db_ticks / os.sysconf("SC_CLK_TCK")
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     record = {
@@ -265,9 +272,9 @@ def latency_ms(output: str, percentile: str) -> float:
     return round(float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)], 2)
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time PostgreSQL's processes have used so far (the anchor's own cluster)."""
-    ticks = 0
+def postgres_cpu_ticks() -> dict[int, int]:
+    """CPU ticks each PostgreSQL process has used so far (the anchor's own cluster)."""
+    ticks = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -277,8 +284,8 @@ def postgres_cpu_seconds() -> float:
             continue
         if "(postgres)" in stat:
             fields = stat.rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
 if __name__ == "__main__":
