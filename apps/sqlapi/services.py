@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import logging
 import secrets
+import threading
+import time
 from datetime import timedelta
 from typing import NoReturn
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
@@ -18,6 +22,10 @@ from apps.tenancy.models import Tenant
 TOKEN_PREFIX = "quire_db_"  # noqa: S105 (a marker, not a secret)
 LAST_USED_EVERY = timedelta(minutes=1)  # last use is written at most this often
 MAX_EXPIRY_DAYS = 3650
+logger = logging.getLogger(__name__)
+REFUSALS_EVERY = 1.0  # seconds between two writes of one workspace's refusal count
+_refusals: dict[tuple[int, str], tuple[int, float]] = {}  # waiting count, last written
+_refusals_lock = threading.Lock()
 
 
 class TokenError(ApplicationError):
@@ -121,15 +129,48 @@ def _refuse(tenant: Tenant, reason: str, message: str) -> NoReturn:
 
 
 def refusal_count(*, tenant: Tenant, reason: str) -> None:
-    """Count one refused request for a workspace today."""
+    """Count one refused request for a workspace today.
+
+    A flood of bad tokens must not become a flood of catalog writes: this process adds
+    its refusals up and writes them at most once a second per workspace and reason
+    (the first one at once), and at exit.
+    """
+    key = (tenant.pk, reason)
+    now = time.monotonic()
+    with _refusals_lock:
+        waiting, written_at = _refusals.get(key, (0, float("-inf")))
+        waiting += 1
+        due = now - written_at >= REFUSALS_EVERY
+        _refusals[key] = (0, now) if due else (waiting, written_at)
+    if due:
+        _add_refusals(tenant.pk, reason, waiting)
+
+
+def flush_refusals() -> None:
+    """Write the refusals this process has not written yet."""
+    with _refusals_lock:
+        waiting = {key: count for key, (count, _at) in _refusals.items() if count}
+        _refusals.clear()
+    for (tenant_id, reason), count in waiting.items():
+        _add_refusals(tenant_id, reason, count)
+
+
+def _add_refusals(tenant_id: int, reason: str, count: int) -> None:
     day = timezone.now().date()
-    updated = RefusedTokenAttempt.objects.filter(tenant=tenant, day=day, reason=reason).update(
-        count=F("count") + 1
-    )
-    if not updated:
-        try:
-            RefusedTokenAttempt.objects.create(tenant=tenant, day=day, reason=reason, count=1)
-        except IntegrityError:  # another request created it meanwhile
-            RefusedTokenAttempt.objects.filter(tenant=tenant, day=day, reason=reason).update(
-                count=F("count") + 1
-            )
+    rows = RefusedTokenAttempt.objects.filter(tenant_id=tenant_id, day=day, reason=reason)
+    if rows.update(count=F("count") + count):
+        return
+    try:
+        RefusedTokenAttempt.objects.create(tenant_id=tenant_id, day=day, reason=reason, count=count)
+    except IntegrityError:  # another process created it meanwhile
+        rows.update(count=F("count") + count)
+
+
+def _flush_at_exit() -> None:
+    try:
+        flush_refusals()
+    except DatabaseError:
+        logger.exception("Refused SQL API requests could not be counted at exit")
+
+
+atexit.register(_flush_at_exit)

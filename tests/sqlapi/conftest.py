@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.sqlapi import streams
+from apps.sqlapi import services, streams
 from apps.sqlapi.services import token_create
 from apps.tenancy.models import Tenant
 from tests.conftest import host
@@ -21,6 +21,7 @@ def no_kept_streams() -> Iterator[None]:
     yield
     streams.reap(now=float("inf"))
     streams.drop_pool()
+    services._refusals.clear()  # (workspace ids come again in the next test)
 
 
 @pytest.fixture

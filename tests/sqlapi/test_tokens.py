@@ -158,3 +158,21 @@ def test_an_admin_cannot_revoke_another_workspaces_token(client, acme, make_tena
     client.post(f"/settings/tokens/{theirs.pk}/revoke/", HTTP_HOST=host("acme"))
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
+
+
+def test_a_flood_of_bad_tokens_is_counted_without_a_write_each(client, acme):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.sqlapi.services import flush_refusals
+
+    bad = Api(client, "acme", "quire_db_wrong")
+    with CaptureQueriesContext(connections["default"]) as queries:
+        for _ in range(50):
+            assert bad.pipeline({"type": "close"}).status_code == 401
+    writes = [
+        q for q in queries if "sqlapi_refusedtokenattempt" in q["sql"] and "SELECT" not in q["sql"]
+    ]
+    assert len(writes) <= 4  # the first at once, then at most once a second
+    flush_refusals()
+    assert refusals(acme) == {"unknown": 50}
