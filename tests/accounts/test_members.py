@@ -48,7 +48,7 @@ def test_admin_invites_and_the_invitee_joins_signed_in(client, acme, sign_in):
     joined = accept(guest, path)
     assert joined.status_code == 302 and joined.url == "/"
     home = guest.get("/", HTTP_HOST=host("acme"))
-    assert b"new@acme.example" in home.content
+    assert b"Nora New</a>" in home.content  # signed in, named in the navigation
     assert b"Members" not in home.content  # no admin controls for a member
     assert guest.get("/members/", HTTP_HOST=host("acme")).status_code == 403
     with tenant_context(acme):
