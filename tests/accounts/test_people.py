@@ -66,7 +66,11 @@ def test_the_account_page_saves_name_time_zone_and_notifications(admin, acme):
     assert response.status_code == 302
     saved = member(acme)
     assert (saved.first_name, saved.last_name, saved.time_zone) == ("Ada", "Lovelace", "Asia/Tokyo")
-    assert (saved.notify_posts, saved.notify_comments, saved.notify_mentions) == ("each", False, True)
+    assert (saved.notify_posts, saved.notify_comments, saved.notify_mentions) == (
+        "each",
+        False,
+        True,
+    )
     # The name replaces the e-mail address in the navigation.
     nav = admin.get("/", HTTP_HOST=host("acme")).content.decode()
     assert "Ada Lovelace</a>" in nav
@@ -88,9 +92,7 @@ def test_bad_account_input_is_refused_and_announced(admin, acme):
     assert member(acme).first_name == ""
 
 
-def test_reader_sees_times_in_their_own_zone_from_the_same_cached_page(
-    acme, make_member, sign_in
-):
+def test_reader_sees_times_in_their_own_zone_from_the_same_cached_page(acme, make_member, sign_in):
     make_member(acme, "tokyo@acme.example")
     with tenant_context(acme):
         author = User.objects.get(email=admin_email("acme"))
@@ -156,9 +158,7 @@ def test_a_picture_is_checked_stored_in_the_workspace_and_served_to_members_only
     assert other.get(f"/people/{saved.pk}/avatar/", HTTP_HOST=host("beta")).status_code == 404
     # A file that is not a picture, whatever its name, is refused.
     fake = SimpleUploadedFile("me.png", b"<svg onload=alert(1)>", "image/png")
-    refused = admin.post(
-        "/account/", {"form": "avatar", "picture": fake}, HTTP_HOST=host("acme")
-    )
+    refused = admin.post("/account/", {"form": "avatar", "picture": fake}, HTTP_HOST=host("acme"))
     assert refused.status_code == 400
     assert "must be a PNG, JPEG, GIF or WebP image" in refused.content.decode()
     removed = admin.post("/account/", {"form": "avatar", "remove": "on"}, HTTP_HOST=host("acme"))

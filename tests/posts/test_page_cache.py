@@ -135,6 +135,7 @@ def test_edit_links_follow_the_viewer_not_the_cache(acme, admin, make_member, si
     seen_by_bob = page(bob_client, path)
     assert f"/posts/{post.pk}/edit/" not in seen_by_bob
     assert seen_by_bob.count("Delete comment") == 1  # his own only
+
     def signed_in_as(html: str) -> str:
         return re.search(r'title="Your account">.*?</span>([^<]*)</a>', html).group(1)
 

@@ -66,4 +66,6 @@ class Command(BaseCommand):
             email=MEMBER, password=PASSWORD, first_name="Sam", last_name="Rivera"
         )
         posts = [post_create(author=admin, title=t, body=b, tags=tags) for t, b, tags in POSTS]
-        comment_create(post=posts[1], author=sam, body="Count me in for the **onboarding** work, @Alex.")
+        comment_create(
+            post=posts[1], author=sam, body="Count me in for the **onboarding** work, @Alex."
+        )
