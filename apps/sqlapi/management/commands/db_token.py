@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.sqlapi.models import DatabaseToken
 from apps.sqlapi.selectors import database_path_url, database_url
 from apps.sqlapi.services import TokenError, token_create, token_revoke
 from apps.tenancy.selectors import tenant_get
@@ -69,6 +70,4 @@ class Command(BaseCommand):
 
 
 def _default_name(tenant_id: int) -> str:
-    from apps.sqlapi.models import DatabaseToken
-
     return f"cli-{DatabaseToken.objects.filter(tenant_id=tenant_id).count() + 1}"
