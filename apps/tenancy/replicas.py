@@ -32,6 +32,7 @@ POLL_SECONDS = 0.02
 READ_SUFFIX = ".read"
 LIVE_SUFFIX = ".live"
 _marked: dict[str, float] = {}  # read marker path -> when this process last touched it
+_placed: dict[tuple[str, int, str], tuple[bool, float]] = {}  # -> (placed here?, when seen)
 
 
 def tenant_replica_place(*, tenant: Tenant, node: str) -> ReplicaPlacement:
@@ -70,9 +71,21 @@ def _check_node(tenant: Tenant, node: str) -> None:
 
 
 def replica_placed_here(*, tenant: Tenant) -> bool:
-    """Return True if the catalog places a replica of the tenant on this node."""
-    placed = ReplicaPlacement.objects.filter(tenant_id=tenant.pk, node=settings.QUIRE_NODE_ID)
-    return placed.exists()
+    """Return True if the catalog places a replica of the tenant on this node.
+
+    The answer is kept per process for QUIRE_REPLICA_HEARTBEAT_SECONDS (no catalog round
+    trip on every read): a placement removed meanwhile is not served from anyway, since
+    its follower stops and its heartbeat goes with it.
+    """
+    key = (str(replica_path(tenant.slug)), tenant.pk, settings.QUIRE_NODE_ID)
+    now = time.monotonic()
+    seen = _placed.get(key)
+    if seen is not None and now - seen[1] < settings.QUIRE_REPLICA_HEARTBEAT_SECONDS:
+        return seen[0]
+    placements = ReplicaPlacement.objects.filter(tenant_id=tenant.pk, node=key[2])
+    placed = placements.exists()
+    _placed[key] = (placed, now)
+    return placed
 
 
 def read_marker(slug: str) -> Path:
