@@ -12,7 +12,8 @@
   function insertAtCursor(textarea, text) {
     var start = textarea.selectionStart, end = textarea.selectionEnd;
     var before = textarea.value.slice(0, start), after = textarea.value.slice(end);
-    var gap = before && !before.endsWith("\n") ? "\n" : "";
+    // A blank line before: an image or link of its own is a paragraph of its own.
+    var gap = !before || before.endsWith("\n\n") ? "" : before.endsWith("\n") ? "\n" : "\n\n";
     var insert = gap + text + "\n";
     textarea.value = before + insert + after;
     textarea.selectionStart = textarea.selectionEnd = start + insert.length;

@@ -68,7 +68,7 @@ def test_attach_by_choosing_and_dropping_preview_and_publish(new_context, site):
     status = page.locator("[data-editor-status]")
     expect(status).to_have_text("Attached “beach.png”.")
     expect(page.get_by_label("Body")).to_have_value(
-        re.compile(r"The beach:\n!\[beach\.png\]\(</attachments/\d+/beach\.png>\)\n")
+        re.compile(r"The beach:\n\n!\[beach\.png\]\(</attachments/\d+/beach\.png>\)\n")
     )
     assert page.get_by_label("Attach files").input_value() == ""  # not sent again on publish
 
