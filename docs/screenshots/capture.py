@@ -35,6 +35,7 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DATABASE_URL": f"sqlite:///{work / 'catalog.sqlite3'}",
         "TENANTS_DATA_DIR": str(work / "tenants"),
+        "DJANGO_MEDIA_ROOT": str(work / "media"),
         "QUIRE_URL_PORT": str(port),
         "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     }
@@ -71,12 +72,38 @@ def capture(apex: str, workspace: str) -> None:
             page.get_by_role("link", name="Quarterly planning").click()
             shoot(page, page.url, f"post-{label}")
             shoot(page, f"{workspace}/search/?q=plan", f"search-{label}")
+            editor(page, workspace, f"editor-{label}")
             shoot(page, f"{workspace}/members/", f"members-{label}")
             shoot(page, f"{workspace}/people/", f"people-{label}")
             shoot(page, f"{workspace}/account/", f"account-{label}")
             shoot(page, f"{workspace}/settings/", f"settings-{label}")
             shoot(page, f"{workspace}/posts/999/", f"not-found-{label}")
         browser.close()
+
+
+EDITOR_TEXT = """Release checklist:
+
+- [x] build the images
+- [ ] deploy to staging
+
+```python
+def ship(version: str) -> str:
+    return f"v{version}"
+```
+"""
+
+
+def editor(page: Page, workspace: str, name: str) -> None:
+    """Shoot the post editor with an attached image and the preview shown."""
+    page.goto(f"{workspace}/posts/new/")
+    page.get_by_label("Title").fill("Release 2.4")
+    page.get_by_label("Body").fill(EDITOR_TEXT)
+    page.get_by_label("Attach files").set_input_files(str(OUT / "landing-desktop.png"))
+    page.get_by_text("Attached “landing-desktop.png”.").wait_for()
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("region", name="Preview").locator("img").wait_for()
+    page.screenshot(path=OUT / f"{name}.png", full_page=True)
+    print(f"docs/screenshots/{name}.png")
 
 
 def shoot(page: Page, url: str, name: str) -> None:
