@@ -55,6 +55,7 @@ from apps.accounts.services import (
     member_set_role,
     member_update_profile,
 )
+from apps.notifications.mentions import mentionable
 from apps.notifications.services import digest_schedule_ensure
 from apps.posts import pagecache
 from apps.tenancy.context import require_current_tenant
@@ -315,7 +316,22 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 def people(request: HttpRequest) -> HttpResponse:
     """List the workspace's active members: picture, name, role, local time."""
-    return render(request, "accounts/people.html", {"people": member_directory()})
+    everyone = list(member_directory())
+    return render(
+        request, "accounts/people.html", {"people": everyone, "example": _handle_of(everyone)}
+    )
+
+
+def _handle_of(everyone: list[User]) -> str:
+    """Return a word that mentions the first member listed (their first name if it does)."""
+    if not everyone:
+        return "name"
+    names = mentionable()
+    first = everyone[0]
+    for word in (first.first_name, first.email.split("@", 1)[0]):
+        if word and names.get(word.lower()) == first.pk:
+            return word
+    return "name"
 
 
 @login_required
