@@ -27,6 +27,7 @@ from apps.tenancy.sqlaccess import advance_position, commit_position_of
 INT64 = (-(2**63), 2**63 - 1)
 MAX_STORED_SQL = 150
 MAX_DESCRIBED_PARAMS = 999
+WRITES_KNOWN = 256  # statement texts whose kind a session remembers
 PROGRESS_STEPS = 1000
 READ_TRANSACTION = re.compile(r"\s*BEGIN\s+(DEFERRED\s+)?TRANSACTION\s+READONLY\s*;?\s*", re.I)
 
@@ -166,6 +167,8 @@ class Session:
         self.advanced_to: tuple[int, int] | None = None  # inside the open transaction
         self.committed: tuple[int, int] | None = None  # the last commit this stream made
         self.deadline: float | None = None
+        # What SQLite said of each statement text (a text's program never changes kind).
+        self.writes_by_sql: dict[str, bool] = {}
         connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
 
     @property
@@ -251,13 +254,19 @@ class Session:
         """
         if self.authorizer.read_only:
             return False
+        known = self.writes_by_sql.get(sql)
+        if known is not None:
+            return known
         try:
             program = self._compile_and_run(f"EXPLAIN {sql}", params).fetchall()
         except (sqlite3.Error, sqlite3.Warning):
             return False
         opcodes = {row[1] for row in program}
         writes = any(row[1] == "Transaction" and row[3] for row in program)
-        return writes and not opcodes & {"AutoCommit", "Savepoint"}
+        if len(self.writes_by_sql) >= WRITES_KNOWN:
+            self.writes_by_sql.clear()
+        self.writes_by_sql[sql] = writes and not opcodes & {"AutoCommit", "Savepoint"}
+        return self.writes_by_sql[sql]
 
     @contextmanager
     def _own_transaction(self, own: bool) -> Iterator[None]:

@@ -23,6 +23,9 @@ TOKEN_PREFIX = "quire_db_"  # noqa: S105 (a marker, not a secret)
 LAST_USED_EVERY = timedelta(minutes=1)  # last use is written at most this often
 MAX_EXPIRY_DAYS = 3650
 logger = logging.getLogger(__name__)
+TOKEN_CACHE_SECONDS = 1.0  # how long a process trusts a token it looked up
+MAX_CACHED_TOKENS = 1024
+_tokens: dict[str, tuple[DatabaseToken, float]] = {}  # hash: token, when looked up
 REFUSALS_EVERY = 1.0  # seconds between two writes of one workspace's refusal count
 _refusals: dict[tuple[int, str], tuple[int, float]] = {}  # waiting count, last written
 _refusals_lock = threading.Lock()
@@ -85,6 +88,7 @@ def token_revoke(*, tenant: Tenant, name: str) -> DatabaseToken:
         raise TokenError(f"The workspace '{tenant.slug}' has no live token named '{name}'.")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    _tokens.clear()  # this process at once; others within TOKEN_CACHE_SECONDS
     return token
 
 
@@ -114,13 +118,29 @@ def token_authenticate(*, tenant: Tenant, header: str | None) -> DatabaseToken:
 
 
 def _token_by_hash(digest: str) -> DatabaseToken | None:
-    """Return the token with this hash; every API request asks, so the SQL is fixed."""
+    """Return the token with this hash.
+
+    Every API request asks, so a token found is kept in this process for
+    TOKEN_CACHE_SECONDS: a token revoked in another process stops working within that
+    time (at once in the process that revoked it).
+    """
+    now = time.monotonic()
+    cached = _tokens.get(digest)
+    if cached is not None and now - cached[1] < TOKEN_CACHE_SECONDS:
+        return cached[0]
     table = DatabaseToken._meta.db_table
     found = DatabaseToken.objects.raw(
         f"SELECT * FROM {table} WHERE token_hash = %s",  # noqa: S608 (the model's table)
         [digest],
     )
-    return next(iter(found), None)
+    token = next(iter(found), None)
+    if token is None:
+        _tokens.pop(digest, None)
+        return None
+    if len(_tokens) >= MAX_CACHED_TOKENS:
+        _tokens.clear()
+    _tokens[digest] = (token, now)
+    return token
 
 
 def _refuse(tenant: Tenant, reason: str, message: str) -> NoReturn:

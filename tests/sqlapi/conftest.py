@@ -22,6 +22,7 @@ def no_kept_streams() -> Iterator[None]:
     streams.reap(now=float("inf"))
     streams.drop_pool()
     services._refusals.clear()  # (workspace ids come again in the next test)
+    services._tokens.clear()
 
 
 @pytest.fixture

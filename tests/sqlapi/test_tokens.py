@@ -176,3 +176,13 @@ def test_a_flood_of_bad_tokens_is_counted_without_a_write_each(client, acme):
     assert len(writes) <= 4  # the first at once, then at most once a second
     flush_refusals()
     assert refusals(acme) == {"unknown": 50}
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_a_second(api, acme, monkeypatch):
+    from apps.sqlapi import services
+
+    assert api.execute("SELECT 1")["rows"]
+    DatabaseToken.objects.filter(name="rw").update(revoked_at=timezone.now())  # elsewhere
+    assert api.execute("SELECT 1")["rows"]  # this process trusts its lookup for a second
+    monkeypatch.setattr(services, "TOKEN_CACHE_SECONDS", 0)
+    assert api.pipeline({"type": "close"}).status_code == 401
