@@ -272,17 +272,17 @@ def account(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your picture is saved.")
             return redirect("accounts:account")
-    if which == "email" and email.is_valid() and _email_change(request, me, email):
-        return redirect("accounts:account")
+    if which == "email" and email.is_valid() and (answer := _email_change(request, me, email)):
+        return answer
     context = {"profile": profile, "avatar": avatar, "email_form": email, "me": me}
     return render(request, "accounts/account.html", context, status=400 if which else 200)
 
 
-def _email_change(request: HttpRequest, me: User, form: EmailChangeForm) -> bool:
+def _email_change(request: HttpRequest, me: User, form: EmailChangeForm) -> HttpResponse | None:
+    """Send the confirmation link; return where to go, or None to show the form's errors."""
     new_email = form.cleaned_data["new_email"]
     if not mail_allowed(request=request, recipient=new_email, purpose="email-change"):
-        form.add_error("new_email", "Too many e-mails were sent from here; try again later.")
-        return False
+        return too_many_emails(request)
 
     def confirm_url(token: str) -> str:
         path = reverse("accounts:email_confirm", args=[token])
@@ -292,13 +292,13 @@ def _email_change(request: HttpRequest, me: User, form: EmailChangeForm) -> bool
         email_change_request(member=me, new_email=new_email, confirm_url=confirm_url)
     except MemberError as exc:
         form.add_error("new_email", str(exc))
-        return False
+        return None
     messages.success(
         request,
         f"We sent a link to {new_email}. Your address changes when you open it "
         f"(within {EMAIL_CHANGE_DAYS} days).",
     )
-    return True
+    return redirect("accounts:account")
 
 
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:

@@ -236,3 +236,13 @@ def test_sign_up_asks_the_admins_name(db):
     with tenant_context(tenant_get(slug="acme")):
         admin = User.objects.get(email="ada@acme.example")
     assert (admin.first_name, admin.last_name, admin.initials) == ("Ada", "King Lovelace", "AL")
+
+
+def test_email_change_links_are_limited_per_recipient(admin, acme, settings):
+    settings.QUIRE_MAIL_PER_RECIPIENT = 1
+    form = {"form": "email", "new_email": "limit@new.example", "password": PASSWORD}
+    assert admin.post("/account/", form, HTTP_HOST=host("acme")).status_code == 302
+    again = admin.post("/account/", form, HTTP_HOST=host("acme"))
+    assert again.status_code == 429
+    assert again.has_header("Retry-After")
+    assert len(mail.outbox) == 1
