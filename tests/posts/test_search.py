@@ -202,3 +202,28 @@ def test_a_search_on_a_locked_or_slow_workspace_is_not_called_a_syntax_error(
     monkeypatch.setattr(selectors.work, "cursor", Stuck)
     with tenant_context(tenant), pytest.raises(OperationalError):
         selectors.search(text="deploy")
+
+
+def test_migration_0005_indexes_existing_posts_as_plain_text(acme):
+    from django.core.management import call_command
+
+    from apps.tenancy.work import current_connection
+
+    alias = current_connection().alias
+    call_command("migrate", "posts", "0004", database=alias, verbosity=0)
+    with current_connection().cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO posts_post(title, body, body_html, excerpt, author_id, created_at) "
+            "VALUES ('Old', '## Status: **deploy** [wiki](https://wiki.example)', '', '', %s, "
+            "'2026-01-01 00:00:00')",
+            [admin().pk],
+        )
+        assert cursor.execute(
+            "SELECT count(*) FROM posts_post_fts WHERE posts_post_fts MATCH 'wiki'"
+        ).fetchone() == (1,)  # before: the Markdown, link address included
+    call_command("migrate", "posts", database=alias, verbosity=0)
+    post = Post.objects.get(title="Old")
+    assert post.body_text == "Status: deploy wiki"
+    assert post.body_html.startswith("<h2>Status: <strong>deploy</strong>")
+    assert post.excerpt == "Status: deploy wiki"
+    assert titles("deploy") == ["Old"] and search(text="https") == []
