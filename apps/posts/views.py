@@ -43,7 +43,7 @@ from apps.posts.services import (
 
 PAGE_SIZE = 20
 # An attachment answers on its own, outside any page: nothing in it may run or be framed.
-ATTACHMENT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+ATTACHMENT_CSP = "default-src 'none'; img-src 'self'; sandbox"
 
 
 def member(request: HttpRequest) -> User:
