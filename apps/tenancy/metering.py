@@ -116,6 +116,16 @@ _flusher: dict[str, Any] = {"pid": None, "thread": None, "stop": None}
 
 # Counting ------------------------------------------------------------------------------
 
+_today: list[Any] = [-1, None]  # [days since 1970, that date (UTC)]: one date object a day
+
+
+def _utc_today() -> date:
+    """Return today's date (UTC), cheaply: the per-request paths ask for it."""
+    epoch_day = int(time.time() // 86400)
+    if _today[0] != epoch_day:
+        _today[:] = [epoch_day, datetime.fromtimestamp(epoch_day * 86400, UTC).date()]
+    return cast(date, _today[1])
+
 
 def count_api_call(tenant: Tenant, calls: int = 1) -> None:
     """Count calls of the SQL API (one per HTTP request to it) for this workspace today."""
@@ -138,12 +148,12 @@ def count_request(tenant: Tenant) -> None:
 
 
 def _add(tenant: Tenant, **counts: int) -> None:
-    today = datetime.now(UTC).date()
+    today = _utc_today()
     with _lock:
         _ensure_flusher()
-        pending = _pending.get(tenant.pk)
+        pending = _pending.get(tenant.id)
         if pending is None:
-            pending = _pending[tenant.pk] = _Pending(tenant.slug)
+            pending = _pending[tenant.id] = _Pending(tenant.slug)
         day = pending.days.get(today)
         if day is None:
             day = pending.days[today] = _zero()
@@ -357,12 +367,12 @@ def forget_quotas(tenant: Tenant | None = None) -> None:
 
 
 def _quotas_of(tenant: Tenant) -> _Quotas:
-    now = datetime.now(UTC)
-    month = (now.year, now.month)
-    quotas = _quotas.get(tenant.pk)
+    today = _utc_today()
+    month = (today.year, today.month)
+    quotas = _quotas.get(tenant.id)
     if quotas is None or quotas.month != month or quotas.expires < time.monotonic():
         quotas = _read_quotas(tenant, month)
-        _quotas[tenant.pk] = quotas
+        _quotas[tenant.id] = quotas
     return quotas
 
 
@@ -403,10 +413,10 @@ def _interval() -> float:
 
 
 def _pending_this_month(tenant: Tenant) -> dict[str, int]:
-    today = datetime.now(UTC).date()
+    today = _utc_today()
     total = _zero()
     with _lock:
-        pending = _pending.get(tenant.pk)
+        pending = _pending.get(tenant.id)
         for day, counts in pending.days.items() if pending else ():
             if (day.year, day.month) == (today.year, today.month):
                 for name in COUNTERS:
