@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -312,3 +313,27 @@ def test_a_post_deleted_before_its_job_runs_emails_nobody(acme):
         post = post_create(author=author, title="Oops", body="@ann")
         post_delete(post=post, user=author)
     assert not mail.outbox
+
+
+def test_the_job_worker_sends_a_due_digest_and_queues_the_next(acme, settings, transactional_db):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    person(acme, "reader@acme.example", "Rea", notify_posts="daily")
+    due = timezone.now() - timedelta(minutes=5)
+    with tenant_context(acme), atomic():
+        post = post_create(author=boss(acme), title="Roadmap", body="The plan.")
+        Post.objects.filter(pk=post.pk).update(created_at=due - timedelta(hours=1))
+        DigestSchedule.objects.update_or_create(pk=1, defaults={"next_due": due})
+        from apps.notifications.tasks import digest_run, queue_at
+
+        queue_at(digest_run, due, due=due.isoformat())
+    mail.outbox.clear()
+    call_command("run_jobs", "--batch", "--interval", "0")
+    assert [m.subject for m in sent_to("reader@acme.example")] == [
+        "Acme Inc today: 1 new post, 0 comments"
+    ]
+    waiting = DBTaskResult.objects.filter(
+        task_path="apps.notifications.tasks.digest_run", status="READY"
+    )
+    (following,) = waiting
+    assert following.run_after > timezone.now()
+    assert following.args_kwargs["kwargs"]["due"] == following.run_after.isoformat()
