@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.posts.attachments import attachment_rows_delete
 from apps.posts.markdown import render
 from apps.posts.models import Attachment, Comment, Post, Tag
 
@@ -39,3 +40,10 @@ class AttachmentAdmin(admin.ModelAdmin):
     list_display = ["name", "content_type", "size", "uploader", "post", "created_at"]
     list_select_related = ["uploader", "post"]
     readonly_fields = ["file", "name", "content_type", "size", "uploader", "created_at"]
+
+    def delete_model(self, request: HttpRequest, obj: Attachment) -> None:
+        self.delete_queryset(request, Attachment.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        """Delete the rows and, once that commits, their files (else they would stay)."""
+        attachment_rows_delete(queryset)

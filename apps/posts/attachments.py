@@ -16,6 +16,7 @@ import filetype
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.text import get_valid_filename
 
@@ -196,6 +197,11 @@ def attachments_delete(*, post: Post | None = None, comment: Comment | None = No
         if comment
         else Attachment.objects.filter(post=post)
     )
+    attachment_rows_delete(found)
+
+
+def attachment_rows_delete(found: QuerySet[Attachment]) -> None:
+    """Delete these attachments and, once that commits, their files."""
     names = list(found.values_list("file", flat=True))
     found.delete()
 

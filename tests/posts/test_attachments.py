@@ -287,3 +287,14 @@ def test_backups_and_exports_carry_the_files_and_restores_bring_them_back(
     assert [p.read_bytes() for p in stored_files("acme")] == [png()]
     kept = [p for p in (result.replaced / "files").rglob("*") if p.is_file()]
     assert [p.read_bytes() for p in kept] == [b"changed"]
+
+
+def test_an_attachment_deleted_in_the_admin_takes_its_file(acme, member):
+    data = upload(member, "chart.png", png()).json()
+    response = member.post(
+        f"/admin/posts/attachment/{data['id']}/delete/", {"post": "yes"}, HTTP_HOST=host("acme")
+    )
+    assert response.status_code == 302
+    assert stored_files() == []
+    with tenant_context(acme):
+        assert not Attachment.objects.exists()
