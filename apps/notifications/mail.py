@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -29,6 +30,7 @@ class Notice:
     comment: Comment | None = None
     posts: list[Post] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    until: datetime | None = None  # a digest's moment
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,17 @@ class Message:
     html_body: str
     to: list[str]
     headers: dict[str, str]
+
+
+def notice_key(notice: Notice) -> str:
+    """Return what identifies a notice: its kind of e-mail, what it is about, its member."""
+    if notice.comment is not None:
+        about = f"comment-{notice.comment.pk}"
+    elif notice.post is not None:
+        about = f"post-{notice.post.pk}"
+    else:
+        about = f"{notice.until:%Y-%m-%dT%H:%M}" if notice.until else "none"
+    return f"{notice.template}:{about}:{notice.member.pk}"
 
 
 def absolute_links(html: str) -> str:

@@ -181,4 +181,11 @@ def digest_notice(*, member: User, until: datetime) -> Notice | None:
     )
     if not posts and not comments:
         return None
-    return Notice(member=member, kind="posts", template="digest", posts=posts, comments=comments)
+    return Notice(
+        member=member,
+        kind="posts",
+        template="digest",
+        posts=posts,
+        comments=comments,
+        until=until,
+    )

@@ -83,17 +83,27 @@ def notification_send(
 
 
 def notices_queue(notices: list[Any]) -> int:
-    """Queue one sending job per notice: a failing mailbox is retried on its own."""
-    from apps.notifications.mail import notice_message
+    """Queue one sending job per notice not sent before; return how many were queued.
 
-    for notice in notices:
-        message = notice_message(notice)
-        queue(
-            notification_send,
-            subject=message.subject,
-            body=message.body,
-            html_body=message.html_body,
-            to=message.to,
-            headers=message.headers,
-        )
-    return len(notices)
+    A failing mailbox is retried on its own; a notification job that runs again (a
+    retry, a worker lost after its commit) finds its deliveries recorded and sends none.
+    """
+    from apps.notifications.mail import notice_key, notice_message
+    from apps.notifications.models import Delivery
+
+    with atomic():
+        keyed = {notice_key(notice): notice for notice in notices}
+        done = set(Delivery.objects.filter(key__in=keyed).values_list("key", flat=True))
+        fresh = {key: notice for key, notice in keyed.items() if key not in done}
+        Delivery.objects.bulk_create([Delivery(key=key) for key in fresh])
+        for notice in fresh.values():
+            message = notice_message(notice)
+            queue(
+                notification_send,
+                subject=message.subject,
+                body=message.body,
+                html_body=message.html_body,
+                to=message.to,
+                headers=message.headers,
+            )
+    return len(fresh)

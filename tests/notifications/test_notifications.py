@@ -337,3 +337,23 @@ def test_the_job_worker_sends_a_due_digest_and_queues_the_next(acme, settings, t
     (following,) = waiting
     assert following.run_after > timezone.now()
     assert following.args_kwargs["kwargs"]["due"] == following.run_after.isoformat()
+
+
+def test_a_notification_job_that_runs_again_emails_nobody_twice(acme):
+    person(acme, "ann@acme.example", "Ann", notify_posts="each")
+    ben = person(acme, "ben@acme.example", "Ben")
+    author = boss(acme)
+    with tenant_context(acme):
+        post = post_create(author=author, title="Plan", body="cc @ben")
+        assert len(mail.outbox) == 2
+        comment = comment_create(post=post, author=author, body="and @ann")
+        assert len(mail.outbox) == 3
+        # The same jobs again, as after a retry or a worker lost after its commit.
+        assert (
+            notices_queue(services.post_notices(post=post, mentioned=[ben.pk], announce=True)) == 0
+        )
+        again = services.comment_notices(comment=comment, mentioned=[comment.author_id])
+        assert notices_queue(again) == 0
+        late = person(acme, "cy@acme.example", "Cy", notify_posts="each")
+        assert notices_queue(services.post_notices(post=post, mentioned=[], announce=True)) == 1
+    assert len(mail.outbox) == 4 and mail.outbox[-1].to == [late.email]
