@@ -24,7 +24,7 @@ from apps.accounts.forms import (
     QueuedPasswordResetForm,
     RoleForm,
 )
-from apps.accounts.models import User
+from apps.accounts.models import Invitation, User
 from apps.accounts.ratelimit import mail_allowed, too_many_emails
 from apps.accounts.selectors import (
     invitation_get,
@@ -49,8 +49,11 @@ from apps.accounts.services import (
     invitation_accept,
     invitation_create,
     invitation_for_token,
+    invitation_resend,
     invitation_revoke,
+    invitation_token,
     member_deactivate,
+    member_reactivate,
     member_set_avatar,
     member_set_role,
     member_update_profile,
@@ -135,8 +138,7 @@ def members(request: HttpRequest) -> HttpResponse:
         links: list[str] = []
 
         def accept_url(token: str) -> str:
-            path = reverse("accounts:invitation", args=[token])
-            links.append(tenant_url(require_current_tenant().slug, path))
+            links.append(_accept_url(token))
             return links[-1]
 
         try:
@@ -165,7 +167,11 @@ def members(request: HttpRequest) -> HttpResponse:
             "accounts/parts/members.html",
             lambda: {"members": list(member_list()), "roles": User.Role.choices, "user": viewer},
         ),
-        "invitations": invitation_pending_list(),  # they expire with time, not with a write
+        # They expire with time, not with a write; each with its link to copy.
+        "invitations": [
+            (invitation, _link_or_none(invitation))
+            for invitation in invitation_pending_list()
+        ],
         "form": form,
         "form_html": None if form.is_bound else pagecache.blank_form(request, "invite", InviteForm),
         "invite_link": request.session.pop(INVITE_LINK_KEY, None),
@@ -174,14 +180,60 @@ def members(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-@require_POST
 def invitation_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then withdraw a pending invitation (its link stops working)."""
     invitation = invitation_get(pk=pk)
     if invitation is None:
         raise Http404("No such invitation.")
+    if request.method != "POST":
+        return confirm_page(
+            request,
+            title=f"Revoke the invitation for {invitation.email}?",
+            text="Its link stops working. You can invite them again later.",
+            button="Revoke invitation",
+            cancel=reverse("accounts:members"),
+        )
     invitation_revoke(invitation=invitation)
     messages.success(request, f"Invitation for {invitation.email} withdrawn.")
     return redirect("accounts:members")
+
+
+@admin_required
+@require_POST
+def invitation_send_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give a pending invitation a new link, e-mail it again and show it once more."""
+    invitation = invitation_get(pk=pk)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    if not mail_allowed(request=request, recipient=invitation.email, purpose="invitation"):
+        return too_many_emails(request)
+    try:
+        invitation_resend(
+            invitation=invitation,
+            sent_by=cast(User, request.user),
+            accept_url=_accept_url,
+        )
+    except MemberError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"New link made; the e-mail to {invitation.email} is on its way. "
+            "The old link no longer works.",
+        )
+    return redirect("accounts:members")
+
+
+def _accept_url(token: str) -> str:
+    return tenant_url(require_current_tenant().slug, reverse("accounts:invitation", args=[token]))
+
+
+def confirm_page(
+    request: HttpRequest, *, title: str, text: str, button: str, cancel: str
+) -> HttpResponse:
+    """Ask before a destructive action; the form posts back to the same address."""
+    context = {"title": title, "text": text, "button": button, "cancel": cancel}
+    return render(request, "confirm.html", context)
 
 
 @admin_required
@@ -200,15 +252,36 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_required
-@require_POST
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then deactivate a member: they are signed out and cannot sign in."""
     member = _member(pk)
+    if request.method != "POST":
+        return confirm_page(
+            request,
+            title=f"Deactivate {member}?",
+            text=(
+                "They are signed out everywhere and can no longer sign in. Their posts and "
+                "comments stay. You can reactivate them later."
+            ),
+            button="Deactivate",
+            cancel=reverse("accounts:members"),
+        )
     try:
         member_deactivate(member=member)
     except MemberError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{member} was deactivated and signed out.")
+    return redirect("accounts:members")
+
+
+@admin_required
+@require_POST
+def member_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    """Let a deactivated member sign in again."""
+    member = _member(pk)
+    member_reactivate(member=member)
+    messages.success(request, f"{member} can sign in again.")
     return redirect("accounts:members")
 
 
@@ -234,6 +307,11 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, f"Welcome to {require_current_tenant().name}!")
         return redirect("posts:list")
     return render(request, "accounts/invitation.html", {"form": form, "invitation": pending})
+
+
+def _link_or_none(invitation: Invitation) -> str | None:
+    token = invitation_token(invitation=invitation)
+    return None if token is None else _accept_url(token)
 
 
 def _member(pk: int) -> User:
@@ -340,10 +418,17 @@ def person(request: HttpRequest, pk: int) -> HttpResponse:
     found = member_get(pk=pk)
     if found is None:
         raise Http404("No such member.")
+    local = local_now(found)
     return render(
         request,
         "accounts/person.html",
-        {"person": found, "posts": member_recent_posts(member=found), "local": local_now(found)},
+        {
+            "person": found,
+            "posts": member_recent_posts(member=found),
+            # Formatted here: a template would show a datetime in the viewer's zone.
+            "local_time": f"{local:%H:%M}",
+            "local_zone": str(local.tzinfo),
+        },
     )
 
 

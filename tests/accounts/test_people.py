@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.posts.services import post_create
@@ -124,9 +126,14 @@ def test_the_directory_lists_active_members_with_initials_and_links(admin, acme,
     assert ">NJ</span>" in html
     assert f'href="/people/{nora.pk}/"' in html
     assert "gone@acme.example" not in html
+    with tenant_context(acme):
+        User.objects.filter(pk=nora.pk).update(time_zone="Asia/Kolkata")
     page = admin.get(f"/people/{nora.pk}/", HTTP_HOST=host("acme"))
     assert page.status_code == 200
-    assert "Local time:" in page.content.decode()
+    kolkata = timezone.localtime(timezone.now(), ZoneInfo("Asia/Kolkata"))  # UTC+5:30
+    shown = re.search(r"Local time: (\d\d:\d\d) \(Asia/Kolkata\)", page.content.decode())
+    assert shown, "her zone is named"
+    assert shown.group(1) in {f"{kolkata:%H:%M}", f"{kolkata + timedelta(minutes=1):%H:%M}"}
     assert admin.get("/people/999/", HTTP_HOST=host("acme")).status_code == 404
     assert Client().get("/people/", HTTP_HOST=host("acme")).status_code == 302
 
