@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from apps.posts.markdown import excerpt, plain_text, render_markdown
 
@@ -337,7 +338,13 @@ def prepare(connection: sqlite3.Connection, *, read_only: bool) -> Authorizer:
 
 
 def _render(source: object) -> str:
-    return render_markdown(source if isinstance(source, str) else "")
+    # A row's SQL asks for the same rendering once per derived column: render it once.
+    return _rendered(source if isinstance(source, str) else "")
+
+
+@lru_cache(maxsize=32)
+def _rendered(source: str) -> str:
+    return render_markdown(source)
 
 
 def _plain_text(html: object) -> str:
