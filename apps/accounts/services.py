@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Invitation, User
@@ -23,6 +24,7 @@ from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.work import atomic, on_commit
 
 HANDOFF_SALT = "quire.accounts.handoff"
+INVITATION_SALT = "quire.accounts.invitation"
 
 
 class HandoffInvalid(ApplicationError):
@@ -89,25 +91,70 @@ def invitation_create(
         raise MemberError(f"{email} is already a member of this workspace.")
     if _pending_invitations().filter(email=email).exists():
         raise MemberError(f"{email} already has a pending invitation; revoke it to send a new one.")
-    token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         email=email,
         role=role,
-        token_hash=_token_hash(token),
+        # A placeholder no link hashes to, replaced below once the row has its key.
+        token_hash=f"pending-{secrets.token_hex(16)}",
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
+    token = _invitation_new_token(invitation)
+    _invitation_mail(invitation, sender=invited_by, link=accept_url(token))
+    return invitation
+
+
+@atomic()
+def invitation_resend(
+    *, invitation: Invitation, sent_by: User, accept_url: Callable[[str], str]
+) -> Invitation:
+    """Give a pending invitation a new link valid 7 more days and e-mail it again.
+
+    The old link stops working: its hash is no longer stored.
+    """
+    if not _pending_invitations().filter(pk=invitation.pk).exists():
+        raise MemberError(f"The invitation for {invitation.email} is no longer pending.")
+    invitation.expires_at = timezone.now() + timedelta(days=INVITATION_DAYS)
+    token = _invitation_new_token(invitation)
+    _invitation_mail(invitation, sender=sent_by, link=accept_url(token))
+    return invitation
+
+
+def invitation_token(*, invitation: Invitation) -> str | None:
+    """Return the secret of a pending invitation's current link, for its admins to copy.
+
+    The token is derived from the workspace, the invitation and its expiry with the
+    site's secret key, and only its hash is stored; None if the stored hash does not
+    match (an invitation from before links could be shown again, or a rotated key).
+    """
+    token = _invitation_derive_token(invitation)
+    return token if _token_hash(token) == invitation.token_hash else None
+
+
+def _invitation_derive_token(invitation: Invitation) -> str:
+    expires = invitation.expires_at.astimezone(UTC).isoformat()
+    value = f"{require_current_tenant().slug}:{invitation.pk}:{expires}"
+    return salted_hmac(INVITATION_SALT, value, algorithm="sha256").hexdigest()
+
+
+def _invitation_new_token(invitation: Invitation) -> str:
+    token = _invitation_derive_token(invitation)
+    invitation.token_hash = _token_hash(token)
+    invitation.save(update_fields=["token_hash", "expires_at"])
+    return token
+
+
+def _invitation_mail(invitation: Invitation, *, sender: User, link: str) -> None:
     workspace = one_line(require_current_tenant().name)
     mail_enqueue(
-        subject=f"{invited_by} invited you to {workspace} on Quire",
+        subject=f"{sender} invited you to {workspace} on Quire",
         body=(
-            f"{invited_by} invited you to join {workspace}.\n\n"
+            f"{sender} invited you to join {workspace}.\n\n"
             f"Open this link within {INVITATION_DAYS} days to choose your password:\n"
-            f"{accept_url(token)}\n"
+            f"{link}\n"
         ),
-        to=[email],
+        to=[invitation.email],
     )
-    return invitation
 
 
 def invitation_for_token(*, token: str) -> Invitation:
@@ -177,6 +224,14 @@ def member_deactivate(*, member: User) -> None:
     for session in Session.objects.filter(expire_date__gt=timezone.now()):
         if session.get_decoded().get("_auth_user_id") == str(member.pk):
             session.delete()
+
+
+@atomic()
+def member_reactivate(*, member: User) -> None:
+    """Let a deactivated member sign in again, with the role they had."""
+    member.refresh_from_db(fields=["role", "is_active"])
+    member.is_active = True
+    member.save(update_fields=["is_active"])
 
 
 def _require_another_admin(member: User, action: str) -> None:

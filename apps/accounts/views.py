@@ -169,8 +169,7 @@ def members(request: HttpRequest) -> HttpResponse:
         ),
         # They expire with time, not with a write; each with its link to copy.
         "invitations": [
-            (invitation, _link_or_none(invitation))
-            for invitation in invitation_pending_list()
+            (invitation, _link_or_none(invitation)) for invitation in invitation_pending_list()
         ],
         "form": form,
         "form_html": None if form.is_bound else pagecache.blank_form(request, "invite", InviteForm),
