@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -228,12 +229,21 @@ def post_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def comment_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete a comment (its author or an admin)."""
+    """Confirm, then delete a comment (its author or an admin)."""
     comment = comment_get(pk=pk)
     if comment is None:
         raise Http404("No such comment in this workspace.")
+    if request.method != "POST":
+        if not can_change(user=member(request), author_id=comment.author_id):
+            raise PermissionDenied("Only the author or a workspace admin can delete this comment.")
+        context = {
+            "title": "Delete this comment?",
+            "text": "It will be gone for good.",
+            "button": "Delete comment",
+            "cancel": reverse("posts:detail", args=[comment.post_id]),
+        }
+        return render(request, "confirm.html", context)
     try:
         comment_delete(comment=comment, user=member(request))
     except NotAllowed as exc:

@@ -144,35 +144,58 @@ def test_edit_links_follow_the_viewer_not_the_cache(acme, admin, make_member, si
 
 
 def test_a_cached_form_carries_the_viewers_own_csrf_token(acme, admin, make_member, sign_in):
-    """Two admins share the cached comments; each can delete with the token on their page."""
-    make_member(acme, "eve@acme.example", role="admin")
-    with tenant_context(acme):
-        post = post_create(author=admin, title="T", body="x")
-        first = comment_create(post=post, author=admin, body="one")
-        second = comment_create(post=post, author=admin, body="two")
-    admin_client = Client(enforce_csrf_checks=True)
-    eve_client = Client(enforce_csrf_checks=True)
-    sign_in(admin_client, acme)
-    sign_in(eve_client, acme, "eve@acme.example")
-    page(admin_client, f"/posts/{post.pk}/")  # renders and stores the admins' comments
+    """The admin in two browsers shares the cached members table; each browser can change
+    a role with the token on its own page, and only with that one."""
+    bob = make_member(acme, "bob@acme.example")
+    first_client = Client(enforce_csrf_checks=True)
+    second_client = Client(enforce_csrf_checks=True)
+    sign_in(first_client, acme)
+    sign_in(second_client, acme)
+    page(first_client, "/members/")  # renders and stores the members table
     stored = cached_parts()
-    eve_page = page(eve_client, f"/posts/{post.pk}/")
-    assert cached_parts() == stored  # eve was served the stored part
-    tokens = CSRF_FIELD.findall(eve_page)
-    assert len(tokens) == 4  # sign out, two comments (cached), the new comment
-    secret = eve_client.cookies["csrftoken"].value
-    assert {_unmask_cipher_token(token) for token in tokens} == {secret}
-    token = tokens[1]  # in the cached part
-    refused = admin_client.post(
-        f"/comments/{first.pk}/delete/", {"csrfmiddlewaretoken": token}, HTTP_HOST=host("acme")
+    second_page = page(second_client, "/members/")
+    assert cached_parts() == stored  # the second browser was served the stored part
+    table = second_page.split("<table")[1].split("</table>")[0]
+    tokens = CSRF_FIELD.findall(table)
+    assert len(tokens) == 2  # a role form on each of the two rows (cached)
+    secret = second_client.cookies["csrftoken"].value
+    assert {_unmask_cipher_token(token) for token in CSRF_FIELD.findall(second_page)} == {secret}
+    token = tokens[0]
+    refused = first_client.post(
+        f"/members/{bob.pk}/role/",
+        {"csrfmiddlewaretoken": token, "role": "admin"},
+        HTTP_HOST=host("acme"),
     )
     assert refused.status_code == 403
-    done = eve_client.post(
-        f"/comments/{second.pk}/delete/", {"csrfmiddlewaretoken": token}, HTTP_HOST=host("acme")
+    done = second_client.post(
+        f"/members/{bob.pk}/role/",
+        {"csrfmiddlewaretoken": token, "role": "admin"},
+        HTTP_HOST=host("acme"),
     )
     assert done.status_code == 302
     with tenant_context(acme):
-        assert list(Comment.objects.values_list("body", flat=True)) == ["one"]
+        assert User.objects.get(pk=bob.pk).role == "admin"
+
+
+def test_comment_delete_links_in_the_cached_part_lead_to_a_confirmation(
+    acme, admin, make_member, sign_in
+):
+    with tenant_context(acme):
+        post = post_create(author=admin, title="T", body="x")
+        comment = comment_create(post=post, author=admin, body="one")
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, acme)
+    text = page(client, f"/posts/{post.pk}/")
+    assert f'href="/comments/{comment.pk}/delete/"' in text
+    confirm = page(client, f"/comments/{comment.pk}/delete/")
+    assert "Delete this comment?" in confirm
+    token = CSRF_FIELD.findall(confirm)[-1]
+    done = client.post(
+        f"/comments/{comment.pk}/delete/", {"csrfmiddlewaretoken": token}, HTTP_HOST=host("acme")
+    )
+    assert done.status_code == 302
+    with tenant_context(acme):
+        assert not Comment.objects.exists()
 
 
 def test_members_table_hides_deactivate_on_each_admins_own_row(acme, make_member, sign_in):
