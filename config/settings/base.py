@@ -22,6 +22,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # Tenancy ---------------------------------------------------------------------------
 QUIRE_BASE_DOMAIN = env("QUIRE_BASE_DOMAIN", default="localhost").lower().rstrip(".")
+# Where users write when something goes wrong: shown on error, suspended and deleted pages.
+QUIRE_SUPPORT_EMAIL = env("QUIRE_SUPPORT_EMAIL", default="")
 # How workspace links are written when no request tells (commands, e-mails).
 QUIRE_URL_SCHEME = env("QUIRE_URL_SCHEME", default="https")
 QUIRE_URL_PORT = env("QUIRE_URL_PORT", default="")
@@ -169,9 +171,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.tenancy.health.HealthCheckMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
-    "apps.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.sqlapi.middleware.SqlApiMiddleware",  # SQL API calls skip the pages' middleware
+    # After the SQL API: its calls get their size limit as a protocol error, not a page.
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
@@ -230,6 +233,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenancy.middleware.read_only_notice",
                 "apps.usage.middleware.quota_notice",
+                "apps.core.context_processors.support",
             ],
         },
     },

@@ -175,6 +175,12 @@ def test_the_body_size_is_limited(api, unchanged, settings):
     assert_protocol_error(api.post("/v2/pipeline", body), 413, "BODY_TOO_LARGE")
 
 
+def test_a_body_over_the_site_wide_limit_is_a_protocol_error(api, unchanged, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # QUIRE_MAX_REQUEST_KB, below the API's own
+    body = {"requests": [{"type": "execute", "stmt": stmt("SELECT ?", "x" * 2000)}]}
+    assert_protocol_error(api.post("/v2/pipeline", body), 413, "BODY_TOO_LARGE")
+
+
 def test_open_streams_per_workspace_are_limited(api, acme, settings):
     settings.SQLAPI_MAX_STREAMS = 2
     begin = {"type": "execute", "stmt": stmt("BEGIN")}
