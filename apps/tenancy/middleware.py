@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from apps.tenancy import catalogcache
@@ -40,6 +40,7 @@ from apps.tenancy.recovery import recover
 from apps.tenancy.replicas import note_read, replica_live, replica_placed_here, replica_reached
 from apps.tenancy.replication import fetch_from_replica
 from apps.tenancy.selectors import tenant_get, tenant_get_for_request
+from apps.tenancy.urls import public_url
 
 logger = logging.getLogger(__name__)
 REPLICA_META = "quire.replica"
@@ -162,7 +163,7 @@ class TenantMiddleware:
         if tenant is not None and tenant.status == Tenant.Status.SUSPENDED:
             return self.tenant_suspended(request, tenant)
         if tenant is None or not tenant.is_servable:
-            self.tenant_not_found(request, slug)
+            return self.tenant_not_found(request, slug)
         request.tenant = tenant  # type: ignore[attr-defined]
         self.ensure_database(tenant)
         return tenant
@@ -218,9 +219,17 @@ class TenantMiddleware:
         """Return the catalog's tenant for this slug (kept in the process), or None."""
         return tenant_get_for_request(slug=slug)
 
-    def tenant_not_found(self, request: HttpRequest, slug: str) -> NoReturn:
-        """Answer a host that names no servable tenant: 404, and nothing created."""
-        raise Http404(f"No workspace at '{slug}'.")
+    def tenant_not_found(self, request: HttpRequest, slug: str) -> HttpResponse:
+        """Answer a host that names no servable tenant: 404 with links to the main site
+        (its workspace finder) and sign-up, rendered here so DEBUG shows it too; nothing
+        is created."""
+        context = {
+            "slug": slug,
+            "host": request.get_host(),
+            "main_site_url": public_url("/"),
+            "signup_url": public_url("/signup/"),
+        }
+        return render(request, "unknown_workspace.html", context, status=404)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Answer a database's trouble with its page: busy or damaged 503, full 507.

@@ -18,3 +18,12 @@ def tenant_url(slug: str, path: str = "/") -> str:
     if port and port != DEFAULT_PORTS.get(scheme):
         netloc += f":{port}"
     return f"{scheme}://{netloc}{path}"
+
+
+def public_url(path: str = "/") -> str:
+    """Return the absolute URL of a path on the main site (the apex domain)."""
+    scheme, port = settings.QUIRE_URL_SCHEME, str(settings.QUIRE_URL_PORT)
+    netloc = settings.QUIRE_BASE_DOMAIN
+    if port and port != DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{path}"

@@ -13,7 +13,7 @@ from tests.conftest import host
 def test_unknown_workspace_is_404_and_creates_no_file(client, db, tenants_data_dir):
     response = client.get("/", HTTP_HOST=host("nobody"))
     assert response.status_code == 404
-    assert b"Not found" in response.content
+    assert b"No workspace at" in response.content
     assert not (tenants_data_dir / "nobody.sqlite3").exists()
 
 
