@@ -293,6 +293,9 @@ class Authorizer:
         if self.read_only_transaction:
             self.refuse("this is a read-only transaction")
             return None
+        if table_name in SCHEMA_TABLES:  # asked first by CREATE, DROP and ALTER
+            self.refuse("changing the schema is not allowed over the SQL API")
+            return None
         table = TABLES.get(table_name or "")
         if table is None or not table.writable:
             self.refuse(f"table {table_name} cannot be written over the SQL API")

@@ -244,3 +244,10 @@ def test_rendering_is_there_for_the_next_statement_of_a_transaction(api, acme):
     seen = body["results"][2]["response"]["result"]
     assert "<script>" not in values(seen)[0][0]
     assert values(seen)[0][0].startswith("<h1>Hi</h1>")
+
+
+@pytest.mark.parametrize("sql", ["CREATE TABLE mine(x)", "DROP TABLE posts_tag"])
+def test_a_schema_change_is_refused_as_one(api, sql):
+    error = api.execute(sql)
+    assert refused(error) == "SQLITE_AUTH"
+    assert "changing the schema is not allowed" in error["message"]
