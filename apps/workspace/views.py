@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -64,7 +65,14 @@ def delete(request: HttpRequest) -> HttpResponse:
         context = {"form": rename, "delete_form": form, **database_context(tenant)}
         return render(request, "workspace/settings.html", context, status=400)
     workspace_delete()
-    return render(request, "workspace/deleted.html", {"name": tenant.name, "hide_nav": True})
+    context = {
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "days": settings.TENANT_TRASH_RETENTION_DAYS,
+        "subject": f"Please restore the deleted workspace {tenant.slug}",
+        "hide_nav": True,
+    }
+    return render(request, "workspace/deleted.html", context)
 
 
 # Database tokens (the workspace's database over HTTP) ---------------------------------

@@ -47,3 +47,14 @@ def test_the_support_address_is_shown_where_users_need_it(client, make_tenant):
 
 def test_no_support_line_without_an_address(client, db):
     assert b"mailto:" not in client.get("/", HTTP_HOST=host("nobody")).content
+
+
+@override_settings(QUIRE_SUPPORT_EMAIL="help@quire.test", TENANT_TRASH_RETENTION_DAYS=14)
+def test_the_deleted_page_says_how_long_and_whom_to_write(client, make_tenant, sign_in):
+    acme = make_tenant("acme")
+    sign_in(client, acme)
+    done = client.post("/settings/delete/", {"confirm": "acme"}, HTTP_HOST=host("acme"))
+    text = done.content.decode()
+    assert done.status_code == 200 and "kept for 14 days" in text
+    assert 'href="mailto:help@quire.test?subject=' in text and "(acme)" in text
+    assert 'href="http://quire.test/"' in text
