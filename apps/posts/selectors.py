@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -75,11 +75,22 @@ def post_page(
     *, tag: str | None, author_id: int | None, number: str | None, per_page: int
 ) -> Page[Post]:
     """Return one page of posts, each with ``tag_names`` (one query for the page's tags)."""
-    page = Paginator(post_list(tag=tag, author_id=author_id), per_page).get_page(number)
+    posts = post_list(tag=tag, author_id=author_id).annotate(
+        comment_count=Count("comments", distinct=True)
+    )
+    page: Page[Post] = Paginator(posts, per_page).get_page(number)
     names = post_tag_names(post_ids=[post.pk for post in page])
     for post in page:
         post.tag_names = names.get(post.pk, [])  # type: ignore[attr-defined]
     return page
+
+
+def posts_new_since(*, since: datetime, reader_id: int, limit: int = 10) -> tuple[int, list[Post]]:
+    """Return how many posts others wrote after ``since``, and the newest of them."""
+    posts = Post.objects.filter(created_at__gt=since).exclude(author_id=reader_id)
+    newest = list(posts.select_related("author").order_by("-created_at", "-id")[:limit])
+    count = len(newest) if len(newest) < limit else posts.count()
+    return count, newest
 
 
 def post_tag_names(*, post_ids: list[int]) -> dict[int, list[str]]:

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -29,6 +30,7 @@ from apps.posts.selectors import (
     comment_list,
     post_get,
     post_page,
+    posts_new_since,
     search,
     tag_list,
 )
@@ -41,6 +43,7 @@ from apps.posts.services import (
     post_delete,
     post_update,
 )
+from apps.posts.visits import visit_read, visit_write
 
 PAGE_SIZE = 20
 # An attachment answers on its own, outside any page: nothing in it may run or be framed.
@@ -76,7 +79,16 @@ def post_index(request: HttpRequest) -> HttpResponse:
     body = pagecache.fragment(
         request, "posts", (tag, author_id, number), "posts/parts/list.html", context
     )
-    return render(request, "posts/list.html", {"body": body})
+    # Per reader, so outside the cached part; kept in a signed cookie, no write on a read.
+    reader = member(request)
+    visit = visit_read(request, member_id=reader.pk, now=timezone.now())
+    new_count, new_posts = (
+        (0, []) if visit.since is None else posts_new_since(since=visit.since, reader_id=reader.pk)
+    )
+    page_context = {"body": body, "new_count": new_count, "new_posts": new_posts}
+    response = render(request, "posts/list.html", page_context)
+    visit_write(response, member_id=reader.pk, visit=visit)
+    return response
 
 
 @login_required
