@@ -6,7 +6,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
@@ -78,7 +78,7 @@ def post_page(
     posts = post_list(tag=tag, author_id=author_id).annotate(
         comment_count=Count("comments", distinct=True)
     )
-    page: Page[Post] = Paginator(posts, per_page).get_page(number)
+    page = cast("Page[Post]", Paginator(posts, per_page).get_page(number))
     names = post_tag_names(post_ids=[post.pk for post in page])
     for post in page:
         post.tag_names = names.get(post.pk, [])  # type: ignore[attr-defined]
