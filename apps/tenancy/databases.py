@@ -108,6 +108,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.advance_sql: str | None = None  # None: the file keeps no position (yet)
         self.advanced_to: tuple[int, int] | None = None  # in the open transaction
         self.unsent_commit: tuple[int, int] | None = None  # committed, not yet told
+        self.changes_counted = 0  # total_changes when the position last accounted for them
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
         # Usage metering (apps.tenancy.metering): rows since the last take_rows().
         self.rows_read = 0
@@ -123,6 +124,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         try:
             self.opened_inode = os.stat(self.tenant_path).st_ino
             self.changes_taken, self.position_changes = connection.total_changes, 0
+            self.changes_counted = connection.total_changes
             self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
             self.advance_sql = self._read_schema(connection)
@@ -179,6 +181,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
     # The commit position ---------------------------------------------------------------
 
     def _start_transaction_under_autocommit(self) -> None:
+        self.count_autocommit_writes()
         super()._start_transaction_under_autocommit()  # type: ignore[misc]
         self.changes_at_begin = self.connection.total_changes
 
@@ -188,10 +191,29 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self._advance_position()
         super()._commit()  # type: ignore[misc]
         self._committed()
+        if self.connection is not None:
+            self.changes_counted = self.connection.total_changes
+
+    def count_autocommit_writes(self) -> None:
+        """Advance the position for writes committed outside a transaction, not yet counted.
+
+        SQLite adds a statement's changes when it finishes: an ``INSERT ... RETURNING``
+        finishes once its rows are fetched, after its ``execute`` returned, so its write
+        is counted here, before the next statement, transaction or end of the request.
+        """
+        raw = self.connection
+        if raw is None or self.read_only or self.in_atomic_block or raw.in_transaction:
+            return
+        if raw.total_changes != self.changes_counted:
+            self._advance_position()
+            self._committed()
+            self.changes_counted = raw.total_changes
 
     def _rollback(self) -> None:
         self.changes_at_begin = self.advanced_to = None
         super()._rollback()  # type: ignore[misc]
+        if self.connection is not None:
+            self.changes_counted = self.connection.total_changes  # undone: nothing to count
 
     def take_rows(self) -> tuple[int, int]:
         """Return the rows read and written since last asked (the position's row left out).
@@ -236,12 +258,9 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         limit = _query_time_limit.get()
         # The deadline stays while rows are fetched; the next query sets its own.
         self.query_deadline = time.monotonic() + limit if limit else None
-        autocommit = not self.in_atomic_block and not self.connection.in_transaction
-        before = self.connection.total_changes
+        self.count_autocommit_writes()
         result = execute(sql, params, many, context)
-        if autocommit and self.connection.total_changes != before:
-            self._advance_position()
-            self._committed()
+        self.count_autocommit_writes()
         return result
 
     def _past_deadline(self) -> int:
@@ -685,6 +704,7 @@ def finish_request(slug: str) -> tuple[int, int] | None:
     if alias not in _opened_aliases():
         return None
     wrapper = cast(TenantDatabaseWrapper, connections[alias])
+    wrapper.count_autocommit_writes()
     wrapper.close_if_unusable_or_obsolete()
     return wrapper.take_commit()
 

@@ -81,6 +81,19 @@ def test_the_commit_position_advances_once_per_write_transaction(make_tenant):
 
 
 @pytest.mark.django_db
+def test_an_autocommit_insert_returning_advances_the_commit_position(make_tenant):
+    # SQLite adds an INSERT ... RETURNING's change only once its rows are fetched, after
+    # the statement's execute returned; Django's own autocommit writes must count too.
+    tenant = make_tenant("acme")
+    with tenant_context(tenant):
+        start = work.commit_position()
+        Tag.objects.create(name="outside")  # autocommit, RETURNING "id"
+        assert work.commit_position() == start + 1
+        Tag.objects.filter(name="outside").update(name="still outside")
+        assert work.commit_position() == start + 2
+
+
+@pytest.mark.django_db
 def test_on_commit_runs_after_the_workspace_commits_and_not_after_a_rollback(make_tenant):
     tenant = make_tenant("acme")
     ran = []
