@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -75,14 +76,26 @@ def post_page(
     *, tag: str | None, author_id: int | None, number: str | None, per_page: int
 ) -> Page[Post]:
     """Return one page of posts, each with ``tag_names`` (one query for the page's tags)."""
-    posts = post_list(tag=tag, author_id=author_id).annotate(
-        comment_count=Count("comments", distinct=True)
-    )
+    posts = post_list(tag=tag, author_id=author_id).filter(pinned_at__isnull=True)
+    posts = posts.annotate(comment_count=Count("comments", distinct=True))
     page = cast("Page[Post]", Paginator(posts, per_page).get_page(number))
-    names = post_tag_names(post_ids=[post.pk for post in page])
-    for post in page:
-        post.tag_names = names.get(post.pk, [])  # type: ignore[attr-defined]
+    _with_tag_names(list(page))
     return page
+
+
+def post_pinned_list(*, tag: str | None, author_id: int | None) -> list[Post]:
+    """Return the pinned posts (shown above the list, not in it), latest pin first."""
+    posts = post_list(tag=tag, author_id=author_id).filter(pinned_at__isnull=False)
+    posts = posts.annotate(comment_count=Count("comments", distinct=True))
+    pinned: list[Post] = list(posts.order_by("-pinned_at", "-id"))
+    _with_tag_names(pinned)
+    return pinned
+
+
+def _with_tag_names(posts: Sequence[Post]) -> None:
+    names = post_tag_names(post_ids=[post.pk for post in posts])
+    for post in posts:
+        post.tag_names = names.get(post.pk, [])  # type: ignore[attr-defined]
 
 
 def posts_new_since(*, since: datetime, reader_id: int, limit: int = 10) -> tuple[int, list[Post]]:

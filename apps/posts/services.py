@@ -80,6 +80,15 @@ def post_delete(*, post: Post, user: User) -> None:
 
 
 @atomic()
+def post_set_pinned(*, post: Post, user: User, pinned: bool) -> None:
+    """Pin a post to the top of the list, or unpin it; only admins may."""
+    if not user.is_workspace_admin:
+        raise NotAllowed("Only workspace admins can pin posts.")
+    post.pinned_at = timezone.now() if pinned else None
+    post.save(update_fields=["pinned_at"])
+
+
+@atomic()
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
     """Add a comment under a post."""
     rendered, mentioned = _rendered(body)

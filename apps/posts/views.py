@@ -30,6 +30,7 @@ from apps.posts.selectors import (
     comment_list,
     post_get,
     post_page,
+    post_pinned_list,
     posts_new_since,
     search,
     tag_list,
@@ -41,6 +42,7 @@ from apps.posts.services import (
     comment_delete,
     post_create,
     post_delete,
+    post_set_pinned,
     post_update,
 )
 from apps.posts.visits import visit_read, visit_write
@@ -74,10 +76,17 @@ def post_index(request: HttpRequest) -> HttpResponse:
         page = post_page(
             tag=tag, author_id=author.pk if author else None, number=number, per_page=PAGE_SIZE
         )
-        return {"page": page, "tag": tag, "author": author, "tags": tag_list()}
+        pinned = (
+            post_pinned_list(tag=tag, author_id=author.pk if author else None)
+            if page.number == 1
+            else []
+        )
+        context = {"page": page, "pinned": pinned, "tag": tag, "author": author}
+        return {**context, "tags": tag_list(), "is_admin": is_admin}
 
+    is_admin = member(request).is_workspace_admin  # admins see Pin / Unpin buttons
     body = pagecache.fragment(
-        request, "posts", (tag, author_id, number), "posts/parts/list.html", context
+        request, "posts", (tag, author_id, number, is_admin), "posts/parts/list.html", context
     )
     # Per reader, so outside the cached part; kept in a signed cookie, no write on a read.
     reader = member(request)
@@ -173,6 +182,8 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "title": article["title"],
         "article": mark_safe(article["html"]),  # noqa: S308 (rendered by parts/post.html)
         "can_change": can_change(user=user, author_id=article["author_id"]),
+        "can_pin": user.is_workspace_admin,
+        "pinned": article.get("pinned", False),
         "comments": pagecache.fragment(
             request,
             "comments",
@@ -196,7 +207,8 @@ def _article(pk: int) -> dict[str, Any]:
         return {}  # remembered too: asking again costs nothing until the next write
     tags = [tag.name for tag in post.tags.all()]
     html = pagecache.render("posts/parts/post.html", {"post": post, "tags": tags})
-    return {"title": post.title, "author_id": post.author_id, "html": html}
+    pinned = post.pinned_at is not None
+    return {"title": post.title, "author_id": post.author_id, "html": html, "pinned": pinned}
 
 
 def _comments(pk: int, user: User) -> dict[str, Any]:
@@ -238,6 +250,22 @@ def post_remove(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Deleted “{post.title}”.")
         return redirect("posts:list")
     return render(request, "posts/confirm_delete.html", {"post": post})
+
+
+@login_required
+@require_POST
+def post_pin(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pin a post to the top of the list, or unpin it (admins)."""
+    post = found(post_get(pk=pk))
+    pinned = request.POST.get("pinned") == "1"
+    try:
+        post_set_pinned(post=post, user=member(request), pinned=pinned)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(request, f"{'Pinned' if pinned else 'Unpinned'} “{post.title}”.")
+    if request.POST.get("next") == "list":
+        return redirect("posts:list")
+    return redirect("posts:detail", pk=pk)
 
 
 @login_required

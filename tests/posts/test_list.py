@@ -111,3 +111,63 @@ def test_the_banner_is_per_reader_and_the_list_part_is_shared(acme, admin, make_
     stored = len(caches["pages"]._cache)  # type: ignore[attr-defined]
     assert "since your last visit" not in listing(fresh)
     assert len(caches["pages"]._cache) == stored  # type: ignore[attr-defined]
+
+
+def test_admins_pin_posts_to_the_top(client, acme, admin, make_member, sign_in):
+    bob = make_member(acme, "bob@acme.example")
+    with tenant_context(acme):
+        old = post_create(author=bob, title="Old rules", body="x")
+        Post.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=9))
+        post_create(author=bob, title="Fresh news", body="x")
+    sign_in(client, acme)
+    text = listing(client)
+    assert text.index("Fresh news") < text.index("Old rules")
+    detail = client.get(f"/posts/{old.pk}/", HTTP_HOST=host("acme")).content.decode()
+    assert "Pin to the top" in detail
+    pinned = client.post(f"/posts/{old.pk}/pin/", {"pinned": "1"}, HTTP_HOST=host("acme"))
+    assert pinned.status_code == 302 and pinned.url == f"/posts/{old.pk}/"
+    text = listing(client)
+    assert text.index(">Old rules</a>") < text.index(">Fresh news</a>")
+    assert text.count(">Old rules</a>") == 1  # above the list, not also in it
+    assert "Pinned</span>" in text
+    assert "Unpin" in client.get(f"/posts/{old.pk}/", HTTP_HOST=host("acme")).content.decode()
+    unpinned = client.post(
+        f"/posts/{old.pk}/pin/", {"pinned": "0", "next": "list"}, HTTP_HOST=host("acme")
+    )
+    assert unpinned.url == "/"
+    text = listing(client)
+    assert text.index(">Fresh news</a>") < text.index(">Old rules</a>")
+    assert "Pinned</span>" not in text
+
+
+def test_members_cannot_pin(client, acme, admin, make_member, sign_in):
+    make_member(acme, "bob@acme.example")
+    with tenant_context(acme):
+        post = post_create(author=admin, title="T", body="x")
+    sign_in(client, acme, "bob@acme.example")
+    assert (
+        "Pin to the top"
+        not in client.get(f"/posts/{post.pk}/", HTTP_HOST=host("acme")).content.decode()
+    )
+    assert (
+        client.post(f"/posts/{post.pk}/pin/", {"pinned": "1"}, HTTP_HOST=host("acme")).status_code
+        == 403
+    )
+    assert client.get(f"/posts/{post.pk}/pin/", HTTP_HOST=host("acme")).status_code == 405
+    assert (
+        client.post("/posts/999/pin/", {"pinned": "1"}, HTTP_HOST=host("acme")).status_code == 404
+    )
+    with tenant_context(acme):
+        assert Post.objects.get(pk=post.pk).pinned_at is None
+
+
+def test_pinned_posts_show_only_on_the_first_page(client, acme, admin, sign_in):
+    with tenant_context(acme):
+        pinned = post_create(author=admin, title="Pinned one", body="x")
+        Post.objects.filter(pk=pinned.pk).update(pinned_at=timezone.now())
+        for number in range(25):
+            post_create(author=admin, title=f"Post {number}", body="x")
+    sign_in(client, acme)
+    assert "Pinned one" in listing(client)
+    second = client.get("/?page=2", HTTP_HOST=host("acme")).content.decode()
+    assert "Pinned one" not in second and "Post 0" in second
