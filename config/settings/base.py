@@ -325,7 +325,7 @@ CACHES = {
         "LOCATION": "quire-pages",
         "KEY_FUNCTION": "apps.tenancy.cache.make_key",
         "TIMEOUT": None,
-        "OPTIONS": {"MAX_ENTRIES": env.int("QUIRE_PAGE_CACHE_ENTRIES", default=2000)},
+        "OPTIONS": {"MAX_ENTRIES": env.int("QUIRE_PAGE_CACHE_ENTRIES", default=10_000)},
     },
 }
 # Failed sign-ins allowed in a window, before 429: per workspace and client address, and
