@@ -6,8 +6,9 @@ Public API (the product apps and operators use these modules and nothing else):
   ``require_current_tenant``, ``tenant_context``.
 - ``services``: ``tenant_create``, ``tenant_clone``, ``tenant_migrate``,
   ``tenant_update_name``, ``tenant_suspend``, ``tenant_resume``, ``tenant_delete``,
-  ``tenant_purge``, ``tenant_rename``, ``tenant_backup``, ``tenant_export_sql``,
-  ``tenant_restore``, ``tenant_restore_from_replica``, ``tenant_adopt``, ``tenant_move``.
+  ``tenant_undelete``, ``tenant_purge``, ``tenant_rename``, ``tenant_backup``,
+  ``tenant_export_sql``, ``tenant_restore``, ``tenant_restore_from_replica``,
+  ``tenant_adopt``, ``tenant_move``.
 - ``selectors``: ``tenant_get``, ``tenant_list``, ``tenant_slug_available``,
   ``tenant_pending_count``, ``tenant_pending_migrations``, ``tenant_database_size``,
   ``tenant_last_activity``.
@@ -26,7 +27,8 @@ Public API (the product apps and operators use these modules and nothing else):
   ``commit_position_of``, ``file_inode``, ``same_file``, ``slug_of_host``.
 - ``errors``: SQLite's result codes read into busy / full / interrupted / damaged pages.
 - ``doctor``: ``tenant_health``, ``health_from_error`` (is a tenant's file sound?).
-- ``recovery``: ``recover`` finishes or undoes what a killed rename or restore left.
+- ``recovery``: ``recover`` finishes or undoes what a killed rename, restore, delete or
+  undelete left.
 - ``replicas``: ``tenant_replica_place``, ``tenant_replica_remove``, ``replica_list``;
   ``supervisor``: ``Supervisor`` (this node's Litestream followers, for the replicas read).
 - ``bookmarks``: ``Bookmark`` (``<epoch>.<position>``), ``bookmark_of``; ``sign`` and
