@@ -8,6 +8,9 @@ that blocks a re-run:
 - an in-place restore is completed if the new file is in place, else undone (the
   replaced files come back from the trash); either way the status is as before;
 - a delete is completed: the files go to its trash folder (or away, for a hard delete);
+- an undelete is completed: whatever is still in its trash folder comes back (database
+  file, WAL, replication state, stored files); if the database file is found nowhere, the
+  tenant stays deleted;
 - scratch files of dead processes (copies, staged restores, journal drafts) are removed;
 - a WAL or shared-memory file with no database beside it is moved to the trash as
   "orphaned", so it can never be replayed into a new database of that name.
@@ -18,6 +21,7 @@ its own process while it runs, else one recovery at a time.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +38,7 @@ from apps.tenancy.databases import (
     delete_database_files,
     move_leftovers,
     release,
+    replication_state_dir,
 )
 from apps.tenancy.models import Tenant
 from apps.tenancy.storage import media_dir
@@ -62,6 +67,8 @@ def finish(entry: journal.Entry) -> str:
         outcome = _finish_rename(entry)
     elif entry.op == "restore":
         outcome = _finish_restore(entry)
+    elif entry.op == "undelete":
+        outcome = _finish_undelete(entry)
     else:
         outcome = _finish_delete(entry)
     Tenant.objects.filter(pk=entry.tenant_id, status=Tenant.Status.MAINTENANCE).update(
@@ -117,6 +124,32 @@ def _finish_delete(entry: journal.Entry) -> str:
         return f"delete of {entry.source} completed (for good)"
     trash.move_to_trash(entry.source, "deleted", deleted_at, Path(entry.trash), stored_files=True)
     return f"delete of {entry.source} completed (files in the trash)"
+
+
+def _finish_undelete(entry: journal.Entry) -> str:
+    """Move what is still in a deleted tenant's trash folder back under its slug."""
+    folder = Path(entry.trash)
+    live = database_path(entry.source)
+    tenant = Tenant.objects.filter(pk=entry.tenant_id)
+    if not live.exists() and not (folder / live.name).exists():
+        tenant.update(status=Tenant.Status.DELETED)  # nothing to bring back: stays deleted
+        return f"undelete of {entry.source} undone (no database file in {folder})"
+    release(entry.source)
+    for name in (live.name, *(path.name for path in companions(live))):
+        trashed = folder / name
+        if trashed.exists() and not (live.parent / name).exists():
+            trashed.rename(live.parent / name)
+    state = replication_state_dir(entry.source)
+    if (folder / state.name).exists() and not state.exists():
+        (folder / state.name).rename(state)
+    files = folder / trash.STORED_FILES_DIR_NAME
+    if files.exists() and not media_dir(entry.source).exists():
+        media_dir(entry.source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(files, media_dir(entry.source))
+    tenant.update(deleted_at=None)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # empty now; anything unexpected left in it stays for the purge
+    return f"undelete of {entry.source} completed"
 
 
 def sweep_scratch() -> list[str]:

@@ -231,6 +231,67 @@ def tenant_delete(*, tenant: Tenant, hard: bool = False) -> Path | None:
     return folder
 
 
+def tenant_undelete(*, tenant: Tenant) -> Tenant:
+    """Bring a soft-deleted tenant back from the trash, within the trash period.
+
+    The database file (with its WAL and shared-memory files if they were trashed), its
+    replication state and its stored files move back under its slug, and it is active
+    again. Refused (``InvalidTenantState``, ``RestoreRefused``, ``TenantDatabaseExists``)
+    when it is not deleted, its trash period is over, its trash copy is gone or files
+    already sit under its slug. Journaled like a delete: a kill half-way is completed
+    (or, with no file to bring back, undone) by the next ``recover``.
+    """
+    recover()
+    tenant.refresh_from_db()
+    folder = trash_copy_of(tenant)
+    entry = journal.Entry(
+        op="undelete",
+        tenant_id=tenant.pk,
+        status=Status.ACTIVE,
+        source=tenant.slug,
+        trash=str(folder),
+    )
+    with journal.recorded(entry):
+        claimed = Tenant.objects.filter(pk=tenant.pk, status=Status.DELETED).update(
+            status=Status.MAINTENANCE  # not served while its files come back
+        )
+        if not claimed:
+            journal.remove(entry)
+            raise InvalidTenantState(f"'{tenant.slug}' is no longer deleted; nothing was done.")
+        finish(entry)
+    tenant.refresh_from_db()
+    if tenant.status != Status.ACTIVE:
+        raise RestoreRefused(f"The trash copy of '{tenant.slug}' was gone; it stays deleted.")
+    return tenant
+
+
+def trash_copy_of(tenant: Tenant) -> Path:
+    """Return the trash folder a deleted tenant can come back from, or say why not."""
+    slug = tenant.slug
+    if tenant.status != Status.DELETED or tenant.deleted_at is None:
+        raise InvalidTenantState(f"'{slug}' is {tenant.status}, not deleted.")
+    days = settings.TENANT_TRASH_RETENTION_DAYS
+    if tenant.deleted_at < timezone.now() - timedelta(days=days):
+        raise InvalidTenantState(
+            f"'{slug}' was deleted more than {days} day(s) ago: its trash period is over."
+        )
+    folder = trash.trash_folder(slug, "deleted", tenant.deleted_at)
+    if not folder.is_dir():  # the stamp round-trips through a float: allow a microsecond
+        near = [
+            candidate
+            for candidate in trash.trash_dir().glob(f"{slug}.deleted.*")
+            if abs((trash.stamp_of(candidate) - tenant.deleted_at).total_seconds()) < 0.001
+        ]
+        folder = near[0] if near else folder
+    if not (folder / database_path(slug).name).exists():
+        raise RestoreRefused(f"The trash copy of '{slug}' is gone ({folder} has no database).")
+    if Tenant.objects.filter(slug=slug).exclude(pk=tenant.pk).exists():
+        raise SlugTaken(f"The subdomain '{slug}' was taken by another workspace meanwhile.")
+    if any(path.exists() for path in database_files(slug)):
+        raise TenantDatabaseExists(f"Files for '{slug}' already exist in {data_dir()}.")
+    return folder
+
+
 @dataclass(frozen=True)
 class PurgeReport:
     removed: list[str]  # trash folders deleted for good

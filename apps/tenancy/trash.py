@@ -79,5 +79,10 @@ def remove(folder: Path) -> None:
     shutil.rmtree(folder)
 
 
+def stamp_of(folder: Path) -> datetime:
+    """Return when a trash folder was made, from its name."""
+    return _stamp(folder)
+
+
 def _stamp(folder: Path) -> datetime:
     return datetime.strptime(folder.name.rsplit(".", 1)[-1], STAMP_FORMAT).replace(tzinfo=UTC)
