@@ -9,7 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.accounts.models import User
 from apps.accounts.views import admin_required
+from apps.onboarding.undelete import deleted_notice_enqueue, undelete_url
 from apps.sqlapi.selectors import database_path_url, database_url, refused_attempts, token_list
 from apps.sqlapi.services import TokenError, token_create, token_revoke
 from apps.tenancy.context import require_current_tenant
@@ -64,12 +66,18 @@ def delete(request: HttpRequest) -> HttpResponse:
         rename = RenameForm(initial={"name": tenant.name})
         context = {"form": rename, "delete_form": form, **database_context(tenant)}
         return render(request, "workspace/settings.html", context, status=400)
+    admins = list(
+        User.objects.filter(role=User.Role.ADMIN, is_active=True).values_list("email", flat=True)
+    )
     workspace_delete()
+    tenant.refresh_from_db()  # the catalog's deletion time is the one the link carries
+    deleted_notice_enqueue(tenant=tenant, admin_emails=admins)
     context = {
         "name": tenant.name,
         "slug": tenant.slug,
         "days": settings.TENANT_TRASH_RETENTION_DAYS,
         "subject": f"Please restore the deleted workspace {tenant.slug}",
+        "undelete_url": undelete_url(tenant),
         "hide_nav": True,
     }
     return render(request, "workspace/deleted.html", context)
