@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
+from django.core import signing
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.onboarding.undelete import undelete_url
 from apps.posts.models import Post
 from apps.posts.services import post_create
 from apps.tenancy.context import tenant_context
@@ -22,7 +29,7 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_delete, tenant_purge, tenant_undelete
 from apps.tenancy.storage import media_dir
 from apps.tenancy.trash import trash_dir
-from tests.conftest import PASSWORD, admin_email
+from tests.conftest import PASSWORD, admin_email, host
 from tests.crash.conftest import Quire
 
 
@@ -149,3 +156,82 @@ def test_an_undelete_killed_half_way_is_finished_by_recover(tmp_path: Path):
         assert not list((quire.data / ".journal").glob("*.json"))
     finally:
         quire.stop()
+
+
+# The signed link, from the deleted page and the e-mail to the admins ------------------
+
+MAIN = "quire.test"
+
+
+def delete_in_the_app(client, make_tenant, make_member, sign_in) -> tuple[Tenant, str]:
+    tenant = make_tenant("acme")
+    make_member(tenant, "second@acme.example", role="admin")
+    make_member(tenant, "member@acme.example")
+    media_dir("acme").mkdir(parents=True)
+    (media_dir("acme") / "picture.png").write_bytes(b"png bytes")
+    sign_in(client, tenant)
+    response = client.post("/settings/delete/", {"confirm": "acme"}, HTTP_HOST=host("acme"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    link = re.search(r'href="(http://quire\.test[^"]*/undelete/[^"]+)"', page)
+    assert link, page
+    return tenant, link.group(1)
+
+
+def main_site() -> Client:
+    """A client without the workspace's cookies: they are not sent to the main site."""
+    return Client(HTTP_HOST=MAIN)
+
+
+def test_the_signed_link_brings_the_workspace_back(
+    client, make_tenant, make_member, sign_in, mailoutbox
+):
+    tenant, link = delete_in_the_app(client, make_tenant, make_member, sign_in)
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 404  # its host is gone
+    (notice,) = mailoutbox
+    assert sorted(notice.to) == ["admin@acme.example", "second@acme.example"]
+    assert link in notice.body and "kept for" in notice.body
+    main = main_site()
+    path = urlsplit(link).path
+    confirm = main.get(path)
+    assert confirm.status_code == 200
+    assert b"Restore Acme" in confirm.content
+    assert Tenant.objects.get(pk=tenant.pk).status == Tenant.Status.DELETED  # GET changes nothing
+    restored = main.post(path)
+    assert restored.status_code == 302
+    assert restored["Location"] == "http://acme.quire.test/login/"
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.ACTIVE
+    assert (media_dir("acme") / "picture.png").read_bytes() == b"png bytes"
+    assert client.get("/", HTTP_HOST=host("acme")).status_code == 200  # served again
+    used = main.post(path)  # a second use is refused clearly
+    assert used.status_code == 410 and b"not deleted any more" in used.content
+
+
+def test_a_tampered_or_expired_link_gets_a_clear_page(
+    client, make_tenant, make_member, sign_in, settings
+):
+    tenant, link = delete_in_the_app(client, make_tenant, make_member, sign_in)
+    main = main_site()
+    path = urlsplit(link).path
+    tampered = path[:-3] + ("A" if path[-3] != "A" else "B") + path[-2:]
+    for bad in (tampered, path.replace(f"/{tenant.pk}/", f"/{tenant.pk + 1}/")):
+        response = main.post(bad)
+        assert response.status_code == 410 and b"not valid" in response.content
+    days = settings.TENANT_TRASH_RETENTION_DAYS
+    with mock.patch.object(signing.time, "time", return_value=time.time() - days * 86400 - 60):
+        old = urlsplit(undelete_url(tenant)).path
+    expired = main.post(old)
+    assert expired.status_code == 410 and b"expired" in expired.content
+    assert Tenant.objects.get(pk=tenant.pk).status == Tenant.Status.DELETED
+
+
+def test_a_link_whose_trash_copy_is_gone_says_so(client, make_tenant, make_member, sign_in):
+    _tenant, link = delete_in_the_app(client, make_tenant, make_member, sign_in)
+    for folder in trash_dir().glob("acme.deleted.*"):
+        (folder / "acme.sqlite3").unlink()
+    response = main_site().post(urlsplit(link).path)
+    assert (
+        response.status_code == 409
+        and b"trash copy of &#x27;acme&#x27; is gone" in response.content
+    )
