@@ -29,8 +29,6 @@ from apps.tenancy.models import Tenant
 from apps.tenancy.services import tenant_undelete
 from apps.tenancy.urls import public_url, tenant_url
 
-ATTEMPTS_PER_WINDOW = 10  # confirmations per client address per QUIRE_MAIL_WINDOW_SECONDS
-
 
 class LinkRefused(Exception):
     """The link is tampered with, expired, or its workspace can no longer come back."""
@@ -66,30 +64,40 @@ def _linked_tenant(tenant_id: int, token: str) -> Tenant:
 
 
 def _allowed(request: HttpRequest) -> bool:
-    window = settings.QUIRE_MAIL_WINDOW_SECONDS
+    """Count a POST from this client address; False past the sign-in limits.
+
+    A link is as good as a password for the workspace it names: guessing one is throttled
+    like guessing a password (QUIRE_LOGIN_ATTEMPTS per QUIRE_LOGIN_WINDOW_SECONDS).
+    """
+    window = settings.QUIRE_LOGIN_WINDOW_SECONDS
     key = f"undelete:{client_address(request)}:{int(time.time()) // window}"
     if cache.add(key, 1, timeout=window):
         return True
     try:
-        return int(cache.incr(key)) <= ATTEMPTS_PER_WINDOW
+        return int(cache.incr(key)) <= settings.QUIRE_LOGIN_ATTEMPTS
     except ValueError:  # the window's entry expired between add and incr
         return True
 
 
+def _throttled(request: HttpRequest) -> HttpResponse:
+    window = settings.QUIRE_LOGIN_WINDOW_SECONDS
+    minutes = max(1, window // 60)
+    message = f"Too many attempts from your address; try again in {minutes} minute(s)."
+    response = render(request, "onboarding/undelete.html", {"refused": message}, status=429)
+    response["Retry-After"] = str(window)
+    return response
+
+
 def undelete_view(request: HttpRequest, tenant_id: int, token: str) -> HttpResponse:
     """Confirm (GET) and bring back (POST) a deleted workspace from a signed link."""
+    if request.method == "POST" and not _allowed(request):
+        return _throttled(request)
     try:
         tenant = _linked_tenant(tenant_id, token)
     except LinkRefused as exc:
         return render(request, "onboarding/undelete.html", {"refused": str(exc)}, status=410)
     context = {"tenant": tenant, "days": settings.TENANT_TRASH_RETENTION_DAYS}
     if request.method == "POST":
-        if not _allowed(request):
-            minutes = max(1, settings.QUIRE_MAIL_WINDOW_SECONDS // 60)
-            context["error"] = f"Too many attempts from your address; try again in {minutes} min."
-            response = render(request, "onboarding/undelete.html", context, status=429)
-            response["Retry-After"] = str(settings.QUIRE_MAIL_WINDOW_SECONDS)
-            return response
         try:
             tenant_undelete(tenant=tenant)
         except ApplicationError as exc:

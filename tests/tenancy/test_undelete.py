@@ -235,3 +235,18 @@ def test_a_link_whose_trash_copy_is_gone_says_so(client, make_tenant, make_membe
         response.status_code == 409
         and b"trash copy of &#x27;acme&#x27; is gone" in response.content
     )
+
+
+def test_restore_posts_are_throttled_per_client_address(
+    client, make_tenant, make_member, sign_in, settings
+):
+    tenant, link = delete_in_the_app(client, make_tenant, make_member, sign_in)
+    settings.QUIRE_LOGIN_ATTEMPTS = 2
+    guesser = Client(HTTP_HOST=MAIN, REMOTE_ADDR="203.0.113.77")
+    guess = urlsplit(link).path[:-3] + "xyz/"
+    assert [guesser.post(guess).status_code for _ in range(3)] == [410, 410, 429]
+    throttled = guesser.post(urlsplit(link).path)  # even the right link, from that address
+    assert throttled.status_code == 429 and throttled["Retry-After"]
+    assert Tenant.objects.get(pk=tenant.pk).status == Tenant.Status.DELETED
+    other = Client(HTTP_HOST=MAIN, REMOTE_ADDR="203.0.113.78")
+    assert other.post(urlsplit(link).path).status_code == 302  # other addresses go on
