@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from apps.tenancy.bookmarks import start_new_epoch
 from apps.tenancy.databases import companions, data_dir, integrity_errors, place
 from apps.tenancy.exceptions import ApplicationError
 
@@ -150,7 +151,10 @@ def fetch_from_replica(*, slug: str) -> None:
     """Put a tenant's database in place here from its replica, if it is not here yet.
 
     A tenant moved to this node arrives this way on its first request; a file lock makes
-    concurrent requests wait for one fetch. The copy must pass ``integrity_check``.
+    concurrent requests wait for one fetch. The copy must pass ``integrity_check``. It
+    starts a new epoch: this file's history begins here, so a bookmark or a cached page
+    of the old primary's (or of a replica that followed it) never matches one of its
+    positions, whatever the replica held.
     """
     target = data_dir() / f"{slug}.sqlite3"
     data_dir().mkdir(parents=True, exist_ok=True)
@@ -167,6 +171,7 @@ def fetch_from_replica(*, slug: str) -> None:
                     f"The replica of '{slug}' fails integrity_check: {problems[0]}"
                 )
             place(fetched, target)
+            start_new_epoch(target, replacing=None)  # a write on the file now in place
         finally:
             for path in (fetched, *companions(fetched)):
                 path.unlink(missing_ok=True)

@@ -130,3 +130,24 @@ def test_restore_options_are_checked(make_tenant, s3_replica, tmp_path):
         run("restore_tenant", "acme", "--from-replica", "--txid", "xyz")
     with pytest.raises(CommandError, match="go with --from-replica"):
         run("restore_tenant", "acme", "--from", str(tmp_path / "x.sqlite3"), "--as", "b")
+
+
+def test_a_file_fetched_from_the_replica_starts_a_new_epoch(make_tenant, litestream):
+    # A moved workspace's new primary fetches its file: positions it gives out from then on
+    # must never equal one the old primary (or a replica following it) gave out.
+    from apps.tenancy.bookmarks import bookmark_of
+    from apps.tenancy.databases import release_all
+    from apps.tenancy.replication import fetch_from_replica
+
+    acme = make_tenant("acme")
+    first = wait_replicated("acme")
+    write_posts(acme, 3, "before")
+    wait_replicated("acme", after=first)
+    release_all()
+    before = bookmark_of(database_path("acme"))
+    database_path("acme").rename(database_path("acme").with_suffix(".gone"))
+    fetch_from_replica(slug="acme")
+    after = bookmark_of(database_path("acme"))
+    assert post_count(database_path("acme")) == 3
+    assert after.epoch == before.epoch + 1
+    assert after > before
