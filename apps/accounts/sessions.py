@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.tenancy import work
+from apps.tenancy.context import get_current_tenant
 from apps.tenancy.memo import workspace_memo
 
 
@@ -24,6 +25,9 @@ class SessionStore(DatabaseSessionStore):
     """Django's database session store with the row kept in the workspace memo."""
 
     def load(self) -> dict[str, Any]:
+        if get_current_tenant() is None:  # the main site keeps no sessions: a stray cookie
+            self._session_key = None
+            return {}
         memo = workspace_memo() if self.session_key else None
         if memo is None:
             return super().load()

@@ -52,3 +52,13 @@ def test_sign_ups_are_limited_per_email_address(settings):
     assert sign_up("acme", email="boss@example.com").status_code == 302
     refused = sign_up("beta", email="Boss@Example.com", address="192.0.2.1")
     assert refused.status_code == 429
+
+
+@pytest.mark.django_db
+def test_a_stray_session_cookie_on_the_main_site_is_ignored():
+    # The main site keeps no sessions (they live in workspaces); a cookie sent there anyway
+    # (a hand-made request, a cookie scoped too widely) must not reach the session store.
+    client = Client()
+    client.cookies["sessionid"] = "x" * 32
+    assert client.get("/", HTTP_HOST=APEX).status_code == 200
+    assert client.post("/signup/", {}, HTTP_HOST=APEX).status_code == 200
