@@ -53,6 +53,7 @@ _query_time_limit: ContextVar[float | None] = ContextVar("quire_query_time_limit
 _replica_reads: ContextVar[str | None] = ContextVar("quire_replica_reads", default=None)
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
 POSITION_TABLE = "quire_commit_position"
+POSITION_SQL = "SELECT epoch, position FROM quire_commit_position WHERE id = 1"
 ADVANCE_SQL = (
     "UPDATE quire_commit_position SET position = position + 1 WHERE id = 1 "
     "RETURNING epoch, position"
@@ -107,6 +108,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.changes_at_begin: int | None = None
         self.advance_sql: str | None = None  # None: the file keeps no position (yet)
         self.advanced_to: tuple[int, int] | None = None  # in the open transaction
+        self.read_position: tuple[Any, tuple[int, int] | None] | None = None  # read-only
         self.unsent_commit: tuple[int, int] | None = None  # committed, not yet told
         self.changes_counted = 0  # total_changes when the position last accounted for them
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
@@ -140,6 +142,24 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             # one state, and the follower applying changes waits until it ends. (Begun
             # here, after Django set autocommit, which would have committed it.)
             self.connection.execute("BEGIN")
+
+    def replica_position(self) -> tuple[int, int] | None:
+        """Return (epoch, position) of the state this read-only connection's request sees.
+
+        Read once in the connection's read transaction (a request's whole life), so it is
+        exactly the state every other read of the request sees; None if it keeps none.
+        """
+        if not self.read_only:
+            return None
+        with self.wrap_database_errors:
+            self.ensure_connection()
+            raw = self.connection
+            if not raw.in_transaction or self.advance_sql is None:  # no position kept
+                return None
+            if self.read_position is None or self.read_position[0] is not raw:
+                row = raw.execute(POSITION_SQL).fetchone()
+                self.read_position = (raw, (int(row[0]), int(row[1])) if row else None)
+        return self.read_position[1]
 
     def create_cursor(self, name: str | None = None) -> Any:
         if self.metered:

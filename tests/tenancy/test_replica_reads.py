@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import OperationalError
 from django.test import Client
 
@@ -27,6 +29,7 @@ from apps.tenancy.databases import (
     replica_reads,
 )
 from apps.tenancy.exceptions import ReplicaReadOnly
+from apps.tenancy.memo import workspace_memo
 from apps.tenancy.models import Tenant
 from apps.tenancy.replicas import heartbeat, read_marker, tenant_replica_place
 from tests.conftest import admin_email, host
@@ -202,3 +205,61 @@ def test_a_read_is_noted_at_most_every_few_seconds_per_process(replica_node, set
     os.utime(read_marker("acme"), (noted - 100, noted - 100))
     replica_node.get("/", HTTP_HOST=host("acme"))
     assert read_marker("acme").stat().st_mtime == noted - 100  # not touched again
+
+
+def follow(slug: str = "acme") -> None:
+    """Bring the replica up to the primary in place (same file, same inode), as the follower."""
+    source, target = sqlite3.connect(database_path(slug)), sqlite3.connect(replica_path(slug))
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
+def signed_in_on_replica(client: Client) -> bool:
+    response = client.get("/", HTTP_HOST=host("acme"))
+    assert response["X-Quire-Served-By"] == "node-2 replica"
+    return b"Sign out" in response.content
+
+
+def test_a_replica_read_sees_the_member_as_of_the_state_the_replica_reached(replica_node):
+    inode = replica_path("acme").stat().st_ino
+    assert signed_in_on_replica(replica_node)
+    assert signed_in_on_replica(replica_node)  # from the memo of this replica state
+    with tenant_context(Tenant.objects.get(slug="acme")), work.atomic():
+        User.objects.filter(email=admin_email("acme")).update(is_active=False)
+    release_all()
+    assert signed_in_on_replica(replica_node)  # the replica has not got the change yet
+    follow()
+    assert replica_path("acme").stat().st_ino == inode
+    assert not signed_in_on_replica(replica_node)
+
+
+def test_a_sign_out_on_the_primary_signs_out_replica_reads_once_the_replica_has_it(replica_node):
+    assert signed_in_on_replica(replica_node)
+    with tenant_context(Tenant.objects.get(slug="acme")), work.atomic():
+        Session.objects.all().delete()  # as a sign-out on the primary (or elsewhere)
+    release_all()
+    assert signed_in_on_replica(replica_node)
+    follow()
+    assert not signed_in_on_replica(replica_node)
+
+
+def test_two_workspaces_replica_reads_never_share_memo_entries(replica_node, make_tenant):
+    beta = make_tenant("beta")
+    copy_database(database_path("beta"), replica_path("beta"))
+    acme = Tenant.objects.get(slug="acme")
+    with tenant_context(acme), replica_reads("acme"):
+        memo = workspace_memo()
+        assert memo is not None
+        memo[("session", "shared-key")] = "acme's"
+    release_all()
+    with tenant_context(beta), replica_reads("beta"):
+        memo = workspace_memo()
+        assert memo is not None
+        assert ("session", "shared-key") not in memo
+    release_all()
+    with tenant_context(acme), replica_reads("acme"):
+        assert workspace_memo() == {("session", "shared-key"): "acme's"}
+    release_all()
