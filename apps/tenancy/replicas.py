@@ -18,13 +18,21 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, connections
 
 from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.databases import replica_path
-from apps.tenancy.exceptions import InvalidTenantState
+from apps.tenancy.databases import (
+    TenantDatabaseWrapper,
+    release_alias,
+    replica_alias,
+    replica_path,
+    replica_reads,
+    tenant_alias,
+)
+from apps.tenancy.exceptions import InvalidTenantState, TenantDatabaseDamaged
 from apps.tenancy.models import ReplicaPlacement, Tenant
 
 logger = logging.getLogger(__name__)
@@ -134,16 +142,33 @@ def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
     be read, or whose follower stops reporting meanwhile, counts as behind, so the
     primary serves the read. It is read even without a bookmark: damage found later,
     outside the view (a session loaded by middleware), could no longer be handed to the
-    primary.
+    primary. The position is read on the request's own replica connection, in the read
+    transaction the request then reads in (one connection a request; ``finish_request``
+    closes it): what was checked is what is served. A look that falls short closes it,
+    so that the next look sees the replica's newer state.
     """
     deadline = time.monotonic() + settings.QUIRE_REPLICA_WAIT_MS / 1000
     while True:
-        reached = replica_bookmark(slug=slug)
+        reached = _request_bookmark(slug)
         if reached is not None and (wanted is None or reached >= wanted):
             return True
+        release_alias(replica_alias(slug))
         if time.monotonic() >= deadline or not replica_live(slug=slug):
             return False
         time.sleep(POLL_SECONDS)
+
+
+def _request_bookmark(slug: str) -> Bookmark | None:
+    """Return the state this thread's replica connection reads; None if absent or unreadable."""
+    if not replica_path(slug).is_file():
+        return None
+    try:
+        with replica_reads(slug):
+            wrapper = cast(TenantDatabaseWrapper, connections[tenant_alias(slug)])
+            position = wrapper.replica_position()
+    except (DatabaseError, sqlite3.Error, TenantDatabaseDamaged):  # being swapped, or damaged
+        return None
+    return Bookmark(*position) if position is not None else None
 
 
 def replica_bookmark(*, slug: str) -> Bookmark | None:

@@ -24,6 +24,7 @@ from apps.tenancy.context import tenant_context
 from apps.tenancy.databases import (
     copy_database,
     database_path,
+    open_connection_count,
     release_all,
     replica_path,
     replica_reads,
@@ -263,3 +264,14 @@ def test_two_workspaces_replica_reads_never_share_memo_entries(replica_node, mak
     with tenant_context(acme), replica_reads("acme"):
         assert workspace_memo() == {("session", "shared-key"): "acme's"}
     release_all()
+
+
+def test_the_replica_connection_checked_for_a_bookmark_never_outlives_the_request(replica_node):
+    before = open_connection_count()
+    reached = bookmark_of(replica_path("acme"))
+    replica_node.cookies["quire_bookmark"] = signed(reached)
+    assert replica_node.get("/", HTTP_HOST=host("acme"))["X-Quire-Served-By"] == "node-2 replica"
+    assert open_connection_count() == before
+    replica_node.cookies["quire_bookmark"] = signed(Bookmark(reached.epoch, reached.position + 1))
+    assert replica_node.get("/", HTTP_HOST=host("acme")).content == b"served by the primary"
+    assert open_connection_count() == before  # the looks that fell short closed theirs
