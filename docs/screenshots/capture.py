@@ -78,6 +78,8 @@ def capture(apex: str, workspace: str) -> None:
             shoot(page, f"{workspace}/account/", f"account-{label}")
             shoot(page, f"{workspace}/settings/", f"settings-{label}")
             shoot(page, f"{workspace}/posts/999/", f"not-found-{label}")
+            unknown = workspace.replace("//demo.", "//no-such-team.", 1)
+            shoot(page, f"{unknown}/", f"unknown-workspace-{label}")
         browser.close()
 
 
