@@ -127,7 +127,8 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             self.opened_inode = os.stat(self.tenant_path).st_ino
             self.changes_taken, self.position_changes = connection.total_changes, 0
             self.changes_counted = connection.total_changes
-            self._apply_cap(connection)
+            if not self.read_only:  # a replica is never written: no cap to keep
+                self._apply_cap(connection)
             connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
             self.advance_sql = self._read_schema(connection)
         except BaseException:
@@ -180,7 +181,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
     def set_max_bytes(self, max_bytes: int | None) -> None:
         """Change the storage cap, at once if the connection is open (a plan changed)."""
         self.max_bytes = max_bytes
-        if self.connection is not None:
+        if self.connection is not None and not self.read_only:
             self._apply_cap(self.connection)
 
     def _apply_cap(self, connection: sqlite3.Connection) -> None:
