@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.jobs.queue import job_enqueue
 from apps.notifications import tasks
 from apps.notifications.mail import Notice
 from apps.notifications.mentions import mentioned_ids
@@ -35,19 +36,19 @@ DIGEST_GRACE = timedelta(hours=1)
 
 def post_published(*, post: Post, mentioned: list[int]) -> None:
     """Queue the e-mails about a new post: its mentions, and members who want every post."""
-    tasks.queue(tasks.post_notify, post_id=post.pk, mentioned=mentioned, announce=True)
+    job_enqueue(tasks.post_notify, post_id=post.pk, mentioned=mentioned, announce=True)
 
 
 def post_edited(*, post: Post, old_html: str) -> None:
     """Queue e-mails for the members an edit mentions for the first time."""
     added = sorted(mentioned_ids(post.body_html) - mentioned_ids(old_html))
     if added:
-        tasks.queue(tasks.post_notify, post_id=post.pk, mentioned=added, announce=False)
+        job_enqueue(tasks.post_notify, post_id=post.pk, mentioned=added, announce=False)
 
 
 def comment_added(*, comment: Comment, mentioned: list[int]) -> None:
     """Queue the e-mails about a new comment: its mentions and the post's participants."""
-    tasks.queue(tasks.comment_notify, comment_id=comment.pk, mentioned=mentioned)
+    job_enqueue(tasks.comment_notify, comment_id=comment.pk, mentioned=mentioned)
 
 
 # Recipients ----------------------------------------------------------------------------
@@ -100,26 +101,28 @@ def comment_notices(*, comment: Comment, mentioned: list[int]) -> list[Notice]:
 @atomic()
 def member_unsubscribe(*, unsubscribe: Unsubscribe) -> User | None:
     """Turn off the kind of e-mail a link names for its member; None if they are gone."""
-    member = User.objects.filter(pk=unsubscribe.member_id).first()
-    if member is None:
-        return None
-    field = PREFERENCE_OF_KIND[unsubscribe.kind]
-    setattr(member, field, User.PostMail.OFF if field == "notify_posts" else False)
-    member.save(update_fields=[field])
-    return member
+    return _member_preference_set(unsubscribe, on=False)
 
 
 @atomic()
 def member_resubscribe(*, unsubscribe: Unsubscribe) -> User | None:
     """Turn the kind of e-mail a link names back on (new posts: the daily digest)."""
+    member = _member_preference_set(unsubscribe, on=True)
+    if member is not None and unsubscribe.kind == "posts":
+        digest_schedule_ensure()
+    return member
+
+
+def _member_preference_set(unsubscribe: Unsubscribe, *, on: bool) -> User | None:
     member = User.objects.filter(pk=unsubscribe.member_id).first()
     if member is None:
         return None
     field = PREFERENCE_OF_KIND[unsubscribe.kind]
-    setattr(member, field, User.PostMail.DAILY if field == "notify_posts" else True)
-    member.save(update_fields=[field])
     if field == "notify_posts":
-        digest_schedule_ensure()
+        setattr(member, field, User.PostMail.DAILY if on else User.PostMail.OFF)
+    else:
+        setattr(member, field, on)
+    member.save(update_fields=[field])
     return member
 
 

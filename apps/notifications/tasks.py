@@ -17,11 +17,6 @@ from apps.tenancy.work import atomic, on_commit
 logger = logging.getLogger(__name__)
 
 
-def queue(job: Task[Any, Any], /, **kwargs: Any) -> None:
-    """Queue a notification job for the current workspace once its unit of work commits."""
-    job_enqueue(job, **kwargs)
-
-
 def queue_at(job: Task[Any, Any], when: datetime, /, **kwargs: Any) -> None:
     """Queue a job to run at a given time, once the current unit of work commits."""
     tenant = require_current_tenant()
@@ -98,7 +93,7 @@ def notices_queue(notices: list[Any]) -> int:
         Delivery.objects.bulk_create([Delivery(key=key) for key in fresh])
         for notice in fresh.values():
             message = notice_message(notice)
-            queue(
+            job_enqueue(
                 notification_send,
                 subject=message.subject,
                 body=message.body,
