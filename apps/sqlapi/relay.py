@@ -27,6 +27,7 @@ from apps.sqlapi.handlers import Caller, Reply, handle
 from apps.sqlapi.protocol import Budget, Limits
 from apps.tenancy import metering
 from apps.tenancy.context import tenant_context
+from apps.tenancy.databases import process_alive
 from apps.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -88,18 +89,8 @@ def listen() -> None:
 def _remove_dead_sockets(folder: Path) -> None:
     """Remove the sockets of worker processes that are gone (restarted workers)."""
     for path in folder.glob("*.sock"):
-        if path.stem.isdigit() and not _alive(int(path.stem)):
+        if path.stem.isdigit() and not process_alive(int(path.stem)):
             path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _accept(server: socket.socket) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.sqlapi.models import DatabaseToken
 from apps.sqlapi.selectors import database_path_url, database_url
-from apps.sqlapi.services import TokenError, token_create, token_revoke
+from apps.sqlapi.services import MAX_EXPIRY_DAYS, TokenError, token_create, token_revoke
 from apps.tenancy.selectors import tenant_get
 
 
@@ -22,7 +22,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The workspace's subdomain.")
         parser.add_argument("--read-only", action="store_true", help="A token that cannot write.")
-        parser.add_argument("--expires", type=int, metavar="DAYS", help="Expire after DAYS days.")
+        parser.add_argument(
+            "--expires",
+            type=int,
+            metavar="DAYS",
+            help=f"Expire after DAYS days (1 to {MAX_EXPIRY_DAYS}; default: never).",
+        )
         parser.add_argument("--name", help="The token's name (default: cli-<n>).")
         parser.add_argument("--revoke", metavar="NAME", help="Revoke the live token NAME.")
         parser.add_argument("--json", action="store_true", help="Print JSON for scripts.")
