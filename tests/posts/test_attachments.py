@@ -40,18 +40,6 @@ ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 200
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
-@pytest.fixture
-def acme(make_tenant):
-    return make_tenant("acme")
-
-
-@pytest.fixture
-def member(acme, sign_in):
-    client = Client()
-    sign_in(client, acme)
-    return client
-
-
 def upload(client, name, content, slug="acme", content_type="application/octet-stream"):
     return client.post(
         "/attachments/",

@@ -116,46 +116,34 @@ def test_render_gives_html_text_and_excerpt():
     assert rendered["excerpt"] == rendered["body_text"]
 
 
-@pytest.fixture
-def acme(make_tenant):
-    return make_tenant("acme")
-
-
-@pytest.fixture
-def member_client(acme, sign_in):
-    client = Client()
-    sign_in(client, acme)
-    return client
-
-
-def test_the_list_shows_readable_excerpts(acme, member_client):
+def test_the_list_shows_readable_excerpts(acme, member):
     with tenant_context(acme):
         admin = User.objects.get(email=admin_email("acme"))
         post_create(author=admin, title="Plan", body="Steps:\n\n- one\n- two")
-    page = member_client.get("/", HTTP_HOST=host("acme")).content.decode()
+    page = member.get("/", HTTP_HOST=host("acme")).content.decode()
     assert '<div class="excerpt">Steps:\n• one\n• two</div>' in page
     assert "/static/css/posts.css" in page
 
 
-def test_preview_endpoint_renders_sanitised_html(acme, member_client):
-    response = member_client.post(
+def test_preview_endpoint_renders_sanitised_html(acme, member):
+    response = member.post(
         "/preview/", {"body": CODE + "\n<script>x</script>"}, HTTP_HOST=host("acme")
     )
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
     html = response.content.decode()
     assert '<code class="language-python">' in html and "<script>" not in html
-    empty = member_client.post("/preview/", {"body": "  "}, HTTP_HOST=host("acme"))
+    empty = member.post("/preview/", {"body": "  "}, HTTP_HOST=host("acme"))
     assert b"Nothing to preview yet" in empty.content
-    assert member_client.get("/preview/", HTTP_HOST=host("acme")).status_code == 405
+    assert member.get("/preview/", HTTP_HOST=host("acme")).status_code == 405
     assert Client().post("/preview/", {"body": "x"}, HTTP_HOST=host("acme")).status_code in (
         403,
         404,
     )
 
 
-def test_preview_button_works_without_script_and_saves_nothing(acme, member_client):
-    response = member_client.post(
+def test_preview_button_works_without_script_and_saves_nothing(acme, member):
+    response = member.post(
         "/posts/new/",
         {"title": "", "body": "- [x] done\n\n" + CODE, "tags": "ops", "preview": "1"},
         HTTP_HOST=host("acme"),
@@ -172,22 +160,22 @@ def test_preview_button_works_without_script_and_saves_nothing(acme, member_clie
         assert not Post.objects.exists()
 
 
-def test_the_form_has_the_editor_hooks_and_a_static_script(acme, member_client):
-    html = member_client.get("/posts/new/", HTTP_HOST=host("acme")).content.decode()
+def test_the_form_has_the_editor_hooks_and_a_static_script(acme, member):
+    html = member.get("/posts/new/", HTTP_HOST=host("acme")).content.decode()
     assert 'enctype="multipart/form-data"' in html and "data-editor" in html
     assert 'name="preview"' in html and 'type="file"' in html and "multiple" in html
     assert '<script src="/static/js/editor.js" defer></script>' in html
     assert "<script>" not in html  # the CSP forbids inline scripts
-    script = member_client.get("/static/js/editor.js", HTTP_HOST=host("acme"))
+    script = member.get("/static/js/editor.js", HTTP_HOST=host("acme"))
     assert script.status_code == 200
 
 
-def test_comment_preview_without_script(acme, member_client):
+def test_comment_preview_without_script(acme, member):
     with tenant_context(acme):
         admin = User.objects.get(email=admin_email("acme"))
         post = post_create(author=admin, title="Plan", body="x")
         comment_create(post=post, author=admin, body="first")
-    response = member_client.post(
+    response = member.post(
         f"/posts/{post.pk}/", {"body": "**bold** idea", "preview": "1"}, HTTP_HOST=host("acme")
     )
     html = response.content.decode()

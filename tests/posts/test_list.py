@@ -17,11 +17,6 @@ from tests.conftest import admin_email, host
 
 
 @pytest.fixture
-def acme(make_tenant):
-    return make_tenant("acme")
-
-
-@pytest.fixture
 def admin(acme):
     with tenant_context(acme):
         return User.objects.get(email=admin_email("acme"))

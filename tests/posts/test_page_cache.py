@@ -31,11 +31,6 @@ def cached_parts() -> int:
 
 
 @pytest.fixture
-def acme(make_tenant):
-    return make_tenant("acme")
-
-
-@pytest.fixture
 def admin(acme):
     with tenant_context(acme):
         return User.objects.get(email=admin_email("acme"))
