@@ -17,7 +17,14 @@ class Command(TenantCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
-        parser.add_argument("--on", dest="nodes", action="append", required=True, metavar="NODE")
+        parser.add_argument(
+            "--on",
+            dest="nodes",
+            action="append",
+            required=True,
+            metavar="NODE",
+            help="A node of QUIRE_NODES other than the primary; repeat for several.",
+        )
         parser.add_argument(
             "--remove", action="store_true", help="Remove the replicas from these nodes."
         )
