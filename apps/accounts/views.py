@@ -58,7 +58,7 @@ from apps.accounts.services import (
     member_set_role,
     member_update_profile,
 )
-from apps.notifications.mentions import mentionable
+from apps.notifications.mentions import handles
 from apps.notifications.services import digest_schedule_ensure
 from apps.posts import pagecache
 from apps.tenancy.context import require_current_tenant
@@ -403,7 +403,7 @@ def _handle_of(everyone: list[User]) -> str:
     """Return a word that mentions the first member listed (their first name if it does)."""
     if not everyone:
         return "name"
-    names = mentionable()
+    names = handles(everyone)  # the active members, already read
     first = everyone[0]
     for word in (first.first_name, first.email.split("@", 1)[0]):
         if word and names.get(word.lower()) == first.pk:
