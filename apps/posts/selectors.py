@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -120,10 +120,11 @@ def post_tag_names(*, post_ids: list[int]) -> dict[int, list[str]]:
 
 
 def post_get(*, pk: int) -> Post | None:
-    """Return the post with this id in the current workspace, with its comments, or None."""
-    comments = Comment.objects.select_related("author")
-    posts = post_list().prefetch_related("tags", Prefetch("comments", queryset=comments))
-    return posts.filter(pk=pk).first()
+    """Return the post with this id in the current workspace, with its tags, or None.
+
+    Its comments are read apart (``comment_list``), cached per viewer by the post page.
+    """
+    return post_list().prefetch_related("tags").filter(pk=pk).first()
 
 
 def comment_list(*, post_id: int) -> QuerySet[Comment]:
