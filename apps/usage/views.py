@@ -16,7 +16,7 @@ from apps.tenancy.metering import (
     usage_days,
     usage_month,
 )
-from apps.tenancy.models import Tenant
+from apps.tenancy.models import Plan, Tenant
 from apps.usage.chart import bar_chart
 
 CHARTS = (
@@ -37,11 +37,12 @@ def usage_view(request: HttpRequest) -> HttpResponse:
         bar_chart(title=title, days=dates, values=[row[name] for row in days])
         for name, title in CHARTS
     ]
+    plan = tenant_plan(tenant=tenant)
     context = {
         "charts": charts,
         "days": list(reversed(days)),
-        "quotas": _quotas(tenant),
-        "plan": tenant_plan(tenant=tenant),
+        "quotas": _quotas(tenant, plan),
+        "plan": plan,
         "exceeded": exceeded_quotas(tenant),
         "resets_at": next_month_start(),
         "storage_bytes": next(
@@ -52,9 +53,8 @@ def usage_view(request: HttpRequest) -> HttpResponse:
     return render(request, "usage/usage.html", context)
 
 
-def _quotas(tenant: Tenant) -> list[dict[str, Any]]:
+def _quotas(tenant: Tenant, plan: Plan | None) -> list[dict[str, Any]]:
     """Return this month's use of each quota, with the plan's limit (None: unlimited)."""
-    plan = tenant_plan(tenant=tenant)
     month = usage_month(tenant=tenant)
     rows = []
     for kind in QUOTA_KINDS:
