@@ -102,8 +102,7 @@ class TenantMiddleware:
             return tenant
         request.META["quire.tenant"] = tenant.slug
         # Sync views run in asgiref's sync thread: that is where the connections live.
-        await sync_to_async(refresh)(tenant.slug)
-        await sync_to_async(forget_commit)(tenant.slug)
+        await sync_to_async(begin_request)(tenant.slug)
         try:
             with tenant_context(tenant), self.reading(request, tenant):
                 response = await get_response(request)
@@ -278,6 +277,12 @@ class TenantMiddleware:
         """Serve the apex with the public URLconf and no tenant."""
         request.tenant = None  # type: ignore[attr-defined]
         request.urlconf = settings.TENANCY_PUBLIC_URLCONF  # type: ignore[attr-defined]
+
+
+def begin_request(slug: str) -> None:
+    """Re-check this thread's connection to the tenant and forget its earlier commit."""
+    refresh(slug)
+    forget_commit(slug)
 
 
 def from_replica(request: HttpRequest) -> bool:

@@ -70,7 +70,7 @@ def trashed_before(cutoff: datetime) -> list[Path]:
     if not trash_dir().is_dir():
         return []
     return sorted(
-        folder for folder in trash_dir().iterdir() if folder.is_dir() and _stamp(folder) < cutoff
+        folder for folder in trash_dir().iterdir() if folder.is_dir() and stamp_of(folder) < cutoff
     )
 
 
@@ -81,8 +81,4 @@ def remove(folder: Path) -> None:
 
 def stamp_of(folder: Path) -> datetime:
     """Return when a trash folder was made, from its name."""
-    return _stamp(folder)
-
-
-def _stamp(folder: Path) -> datetime:
     return datetime.strptime(folder.name.rsplit(".", 1)[-1], STAMP_FORMAT).replace(tzinfo=UTC)
