@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.sqlapi.protocol import Budget, ProtocolError
+from apps.sqlapi.protocol import Budget, Limits, ProtocolError
 from apps.sqlapi.streams import Stream, park, release, resume
+from apps.tenancy import metering
 from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
 from apps.tenancy.bookmarks import Bookmark
+from apps.tenancy.context import tenant_context
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
 
@@ -65,6 +67,20 @@ class Refused(Exception):
 
 
 Handler = Callable[[dict[str, Any], Caller, Budget], Reply]
+
+
+def run(kind: str, body: dict[str, Any], caller: Caller) -> Reply:
+    """Serve a request in its workspace's context, with a fresh budget; meter its rows.
+
+    Both a request that reached this process (``views``) and one handed over by another
+    (``relay``) come here. ``Elsewhere`` is left to the caller.
+    """
+    budget = Budget(Limits.from_settings())
+    try:
+        with tenant_context(caller.tenant):
+            return handle(kind, body, caller, budget)
+    finally:
+        metering.count_rows(caller.tenant, read=budget.rows_read, written=budget.rows_written)
 
 
 def handle(kind: str, body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:

@@ -23,10 +23,8 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.sqlapi.handlers import Caller, Reply, handle
-from apps.sqlapi.protocol import Budget, Limits
-from apps.tenancy import metering
-from apps.tenancy.context import tenant_context
+from apps.sqlapi.handlers import Caller, Reply, run
+from apps.sqlapi.protocol import Limits
 from apps.tenancy.databases import process_alive
 from apps.tenancy.models import Tenant
 
@@ -122,12 +120,7 @@ def _run(message: dict[str, Any]) -> Reply:
     known = message["tenant"]
     tenant = Tenant(id=known["id"], slug=known["slug"], max_db_bytes=known["max_db_bytes"])
     caller = Caller(tenant, message["token_id"], message["read_only"])
-    budget = Budget(Limits.from_settings())
-    try:
-        with tenant_context(tenant):
-            return handle(message["kind"], message["body"], caller, budget)
-    finally:
-        metering.count_rows(tenant, read=budget.rows_read, written=budget.rows_written)
+    return run(message["kind"], message["body"], caller)
 
 
 def _timeout() -> float:

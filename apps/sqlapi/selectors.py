@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
 from apps.sqlapi.models import DatabaseToken, RefusedTokenAttempt
 from apps.tenancy.models import Tenant
-from apps.tenancy.urls import DEFAULT_PORTS, tenant_url
+from apps.tenancy.urls import public_url, tenant_url
 
 
 def database_url(slug: str) -> str:
@@ -20,11 +19,7 @@ def database_url(slug: str) -> str:
 
 def database_path_url(slug: str) -> str:
     """Return the URL of a workspace's database on the base domain: /db/<slug>/."""
-    scheme, port = settings.QUIRE_URL_SCHEME, str(settings.QUIRE_URL_PORT)
-    netloc = settings.QUIRE_BASE_DOMAIN
-    if port and port != DEFAULT_PORTS.get(scheme):
-        netloc += f":{port}"
-    return f"{scheme}://{netloc}/db/{slug}/"
+    return public_url(f"/db/{slug}/")
 
 
 def token_list(*, tenant: Tenant) -> list[DatabaseToken]:

@@ -16,13 +16,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.sqlapi import relay
-from apps.sqlapi.handlers import Caller, Refused, Reply, handle
+from apps.sqlapi.handlers import Caller, Refused, Reply, run
 from apps.sqlapi.models import DatabaseToken
-from apps.sqlapi.protocol import Budget, Limits, ProtocolError
+from apps.sqlapi.protocol import ProtocolError
 from apps.sqlapi.services import TokenRefused, token_authenticate
 from apps.sqlapi.streams import Elsewhere
 from apps.tenancy import metering
-from apps.tenancy.context import get_current_tenant, tenant_context
+from apps.tenancy.context import get_current_tenant
 from apps.tenancy.models import Tenant
 from apps.tenancy.selectors import tenant_get
 
@@ -93,14 +93,10 @@ def _serve(request: HttpRequest, slug: str | None, kind: str) -> HttpResponse:
         return as_response(refused.reply())
     metering.count_api_call(tenant)
     caller = Caller(tenant, token.pk, token.read_only)
-    budget = Budget(Limits.from_settings())
     try:
-        with tenant_context(tenant):
-            return as_response(handle(kind, body, caller, budget))
+        return as_response(run(kind, body, caller))
     except Elsewhere as elsewhere:
         return as_response(_hand_over(elsewhere.owner, kind, body, caller))
-    finally:
-        metering.count_rows(tenant, read=budget.rows_read, written=budget.rows_written)
 
 
 def _hand_over(owner: str, kind: str, body: dict[str, Any], caller: Caller) -> Reply:

@@ -47,9 +47,10 @@ def sql_connection(tenant: Tenant, *, read_only: bool) -> sqlite3.Connection:
     try:
         connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         connection.execute("PRAGMA foreign_keys=ON")
-        _apply_cap(connection, tenant.max_db_bytes or settings.TENANT_MAX_DB_BYTES)
         if read_only:
             connection.execute("PRAGMA query_only=ON")
+        else:  # a read-only connection never writes: no cap to set
+            _apply_cap(connection, tenant.max_db_bytes or settings.TENANT_MAX_DB_BYTES)
     except BaseException:
         connection.close()
         raise
