@@ -69,6 +69,7 @@ def _renderer() -> MarkdownIt:
 
 
 _md = _renderer()
+_TAGS = set(nh3.ALLOWED_TAGS) | {"input"}  # nh3's safe set, and task-list checkboxes
 
 
 @lru_cache(maxsize=1)
@@ -85,10 +86,9 @@ def _allowed_classes() -> dict[str, set[str]]:
 
 def render_markdown(source: str) -> str:
     """Return sanitised HTML: no scripts, no event handlers, links marked noopener nofollow."""
-    tags = set(nh3.ALLOWED_TAGS) | {"input"}
     return nh3.clean(
         _md.render(source),
-        tags=tags,
+        tags=_TAGS,
         link_rel="noopener nofollow",
         url_schemes={"http", "https", "mailto"},
         allowed_classes=_allowed_classes(),
@@ -131,7 +131,7 @@ class _PlainText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         # Line breaks in the HTML source mean nothing outside <pre>.
-        self.parts.append(data if self.in_pre else " ".join(data.split(" ")).replace("\n", " "))
+        self.parts.append(data if self.in_pre else data.replace("\n", " "))
 
     def text(self) -> str:
         lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
