@@ -73,23 +73,18 @@ def post_index(request: HttpRequest) -> HttpResponse:
 
     def context() -> dict[str, Any]:
         author = User.objects.filter(pk=author_id).first() if author_id else None
-        page = post_page(
-            tag=tag, author_id=author.pk if author else None, number=number, per_page=PAGE_SIZE
-        )
-        pinned = (
-            post_pinned_list(tag=tag, author_id=author.pk if author else None)
-            if page.number == 1
-            else []
-        )
+        by = author.pk if author else None
+        page = post_page(tag=tag, author_id=by, number=number, per_page=PAGE_SIZE)
+        pinned = post_pinned_list(tag=tag, author_id=by) if page.number == 1 else []
         context = {"page": page, "pinned": pinned, "tag": tag, "author": author}
         return {**context, "tags": tag_list(), "is_admin": is_admin}
 
-    is_admin = member(request).is_workspace_admin  # admins see Pin / Unpin buttons
+    reader = member(request)
+    is_admin = reader.is_workspace_admin  # admins see Pin / Unpin buttons
     body = pagecache.fragment(
         request, "posts", (tag, author_id, number, is_admin), "posts/parts/list.html", context
     )
     # Per reader, so outside the cached part; kept in a signed cookie, no write on a read.
-    reader = member(request)
     visit = visit_read(request, member_id=reader.pk, now=timezone.now())
     new_count, new_posts = (
         (0, []) if visit.since is None else posts_new_since(since=visit.since, reader_id=reader.pk)
