@@ -19,10 +19,10 @@ JSON lines with the median CPU a request and the median of the rounds' ratios.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,10 +59,6 @@ def main() -> None:
                 "max": round(max(ratios), 3),
             }
         )
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def signed_in_cookie() -> str:
