@@ -18,7 +18,7 @@ from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.urls import tenant_url
 
 SALT = "quire.notifications.unsubscribe"
-# Each kind names the preference it turns off, and how the page says it.
+# Each kind of e-mail, as the page names it (services.PREFERENCE_OF_KIND: its preference).
 KINDS = {
     "posts": "e-mails about new posts (each post and the daily digest)",
     "comments": "e-mails about comments on posts you wrote or commented on",
