@@ -50,6 +50,7 @@ class Stream:
     read_only: bool
     inode: int
     session: Session
+    max_db_bytes: int | None = None  # the workspace's storage cap the connection enforces
     stream_id: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle_since: float = field(default_factory=time.monotonic)
@@ -71,10 +72,14 @@ def open_stream(tenant: Tenant, *, token_id: int, read_only: bool) -> Stream:
     with _lock:
         pooled = _idle.get(key) or []
         stream = pooled.pop() if pooled else None
-    if stream is not None and same_file(tenant, stream.inode):
+    if (
+        stream is not None
+        and same_file(tenant, stream.inode)
+        and stream.max_db_bytes == tenant.max_db_bytes
+    ):
         stream.token_id = token_id
         return stream
-    if stream is not None:  # the file was replaced (restore, rename): never reuse
+    if stream is not None:  # the file was replaced (restore, rename) or the cap changed
         _close(stream)
     connection = sql_connection(tenant, read_only=read_only)
     try:
@@ -89,6 +94,7 @@ def open_stream(tenant: Tenant, *, token_id: int, read_only: bool) -> Stream:
         read_only=read_only,
         inode=inode,
         session=Session(connection, authorizer),
+        max_db_bytes=tenant.max_db_bytes,
     )
 
 

@@ -259,3 +259,19 @@ def test_a_missing_database_file_is_503_without_details(api, acme, settings, cap
     assert response["Retry-After"]
     assert str(settings.TENANTS_DATA_DIR) not in body["message"]
     assert "could not open acme's database" in caplog.text
+
+
+def test_a_pooled_connection_is_not_reused_once_the_storage_cap_changed(acme):
+    from apps.sqlapi import streams
+
+    first = streams.open_stream(acme, token_id=1, read_only=False)
+    streams.close(first)  # back to the pool
+    acme.max_db_bytes = 512 * 1024  # a plan with a smaller cap
+    second = streams.open_stream(acme, token_id=1, read_only=False)
+    try:
+        assert second is not first
+        raw = second.session.connection
+        page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+        assert raw.execute("PRAGMA max_page_count").fetchone()[0] == 512 * 1024 // page_size
+    finally:
+        streams.close(second)
