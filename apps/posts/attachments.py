@@ -182,11 +182,16 @@ def attachment_markdown(attachment: Attachment) -> str:
 def attachments_claim(
     *, body: str, uploader: User, post: Post, comment: Comment | None = None
 ) -> int:
-    """Give the unclaimed attachments a text links to, to its post (and comment)."""
+    """Give the unclaimed attachments its writer uploaded and a text links to, to its post.
+
+    (And comment.) Another member's upload that is not posted yet stays theirs.
+    """
     ids = {int(found) for found in LINK_RE.findall(body)}
     if not ids:
         return 0
-    unclaimed = Attachment.objects.filter(pk__in=ids, post__isnull=True, comment__isnull=True)
+    unclaimed = Attachment.objects.filter(
+        pk__in=ids, uploader=uploader, post__isnull=True, comment__isnull=True
+    )
     return unclaimed.update(post=post, comment=comment)
 
 

@@ -89,6 +89,23 @@ def test_the_image_renders_inline_in_a_post_within_the_csp(acme, member):
         assert Attachment.objects.get().post_id == post.pk  # claimed by the post
 
 
+def test_an_upload_is_claimed_only_by_the_member_who_uploaded_it(
+    acme, member, make_member, sign_in
+):
+    data = upload(member, "plan.png", png()).json()  # uploaded by the admin, not posted yet
+    make_member(acme, "nora@acme.example")
+    other = Client()
+    sign_in(other, acme, "nora@acme.example")
+    response = other.post(
+        "/posts/new/",
+        {"title": "Mine now", "body": data["markdown"]},
+        HTTP_HOST=host("acme"),
+    )
+    assert response.status_code == 302
+    with tenant_context(acme):
+        assert Attachment.objects.get().post_id is None  # still the uploader's to post
+
+
 @pytest.mark.parametrize(
     ("name", "content", "content_type"),
     [
