@@ -130,7 +130,7 @@ def check_upload(*, name: str, size: int, head: bytes) -> str:
 def check_storage(*, size: int) -> None:
     """Refuse a file that would take the workspace past its storage cap."""
     tenant = require_current_tenant()
-    cap = tenant.max_db_bytes or settings.TENANT_MAX_DB_BYTES
+    cap = tenant.storage_cap
     used = storage_bytes(tenant.slug) or 0
     if used + size > cap:
         raise AttachmentRefused(

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -36,6 +37,11 @@ class Tenant(models.Model):
     def has_database(self) -> bool:
         """Return True when the tenant's database file is expected in the tenants folder."""
         return self.status in (self.Status.ACTIVE, self.Status.SUSPENDED, self.Status.MAINTENANCE)
+
+    @property
+    def storage_cap(self) -> int:
+        """Return the bytes this tenant may store: its plan's cap, else TENANT_MAX_DB_BYTES."""
+        return self.max_db_bytes or settings.TENANT_MAX_DB_BYTES
 
     @property
     def is_servable(self) -> bool:

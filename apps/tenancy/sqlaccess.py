@@ -50,7 +50,7 @@ def sql_connection(tenant: Tenant, *, read_only: bool) -> sqlite3.Connection:
         if read_only:
             connection.execute("PRAGMA query_only=ON")
         else:  # a read-only connection never writes: no cap to set
-            _apply_cap(connection, tenant.max_db_bytes or settings.TENANT_MAX_DB_BYTES)
+            _apply_cap(connection, tenant.storage_cap)
     except BaseException:
         connection.close()
         raise
