@@ -57,6 +57,8 @@ def test_db_token_refuses_what_it_cannot_do(acme):
         db_token("nope")
     with pytest.raises(CommandError, match="no live token named 'ghost'"):
         db_token("acme", "--revoke", "ghost")
+    with pytest.raises(CommandError, match="--revoke takes only the token's name; --read-only"):
+        db_token("acme", "--revoke", "ghost", "--read-only")
     db_token("acme", "--name", "twice")
     with pytest.raises(CommandError, match="already has a token named 'twice'"):
         db_token("acme", "--name", "twice")

@@ -33,6 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print JSON for scripts.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        unused = [
+            flag for flag in ("read_only", "expires", "name") if options[flag] not in (None, False)
+        ]
+        if options["revoke"] and unused:
+            given = ", ".join("--" + flag.replace("_", "-") for flag in unused)
+            raise CommandError(
+                f"--revoke takes only the token's name; {given} belong to a new token."
+            )
         tenant = tenant_get(slug=options["slug"])
         if tenant is None or not tenant.has_database:
             raise CommandError(f"No workspace '{options['slug']}'.")
