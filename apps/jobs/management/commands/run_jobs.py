@@ -11,7 +11,8 @@ from apps.jobs.worker import Worker, worker_id
 class Command(BaseCommand):
     help = (
         "Run this node's background jobs (e-mails, notifications) from the catalog's queue, "
-        "each in its workspace's context. A failed attempt is retried with backoff "
+        "a workspace's job in that workspace's context (the deleted-workspace notice runs "
+        "outside any, since its workspace is gone). A failed attempt is retried with backoff "
         "(QUIRE_JOB_MAX_ATTEMPTS, QUIRE_JOB_RETRY_SECONDS); a job whose worker died is run "
         "again after QUIRE_JOB_LEASE_SECONDS. SIGTERM or Ctrl-C finishes the running job, "
         "then stops. Run one or more per node, beside gunicorn."
