@@ -56,10 +56,10 @@ def main() -> None:
     from apps.accounts.models import User
     from apps.posts.models import Post
     from apps.posts.services import post_create
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.databases import database_path, tenant_alias
+    from apps.tenancy.fleet.services import tenant_create
     from apps.tenancy.models import Tenant
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.routing.context import tenant_context
+    from apps.tenancy.routing.databases import database_path, tenant_alias
 
     with fast_password_hashing():
         for slug in ("acme", "beta"):
@@ -105,7 +105,7 @@ def main() -> None:
 
 def measure_unit_of_work(args, post_model, author, transaction, tenant_alias) -> None:
     """Time one-row transactions through work.atomic and through Django's bare atomic."""
-    from apps.tenancy import work
+    from apps.tenancy.routing import work
 
     alias = tenant_alias("beta")
 

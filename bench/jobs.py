@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["DJANGO_EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     work_dir = setup_django("jobs")
+    from apps.tenancy.fleet.services import tenant_create
     from apps.tenancy.models import Tenant
-    from apps.tenancy.services import tenant_create
 
     with fast_password_hashing():
         for n in range(args.workspaces):
@@ -54,8 +54,8 @@ def measure_queueing(tenant, rounds: int) -> None:
     from apps.accounts.models import User
     from apps.core.mail import mail_enqueue
     from apps.posts.services import post_create
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.work import atomic
+    from apps.tenancy.routing.context import tenant_context
+    from apps.tenancy.routing.work import atomic
 
     with tenant_context(tenant):
         author = User.objects.get()
@@ -89,7 +89,7 @@ def measure_drain(tenants, jobs: int) -> None:
     from django.core.management import call_command
 
     from apps.core.mail import mail_enqueue
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     mail.outbox = []
     for n in range(jobs):
@@ -114,7 +114,7 @@ def measure_latency(tenant, work_dir) -> None:
     from django_tasks_db.models import DBTaskResult
 
     from apps.core.mail import mail_enqueue
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     DBTaskResult.objects.all().delete()
     worker = subprocess.Popen(

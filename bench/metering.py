@@ -114,7 +114,7 @@ class Modes:
         """Switch the connection's cursors and the template context to a mode."""
         from django.db import connections
 
-        from apps.tenancy.databases import tenant_alias
+        from apps.tenancy.routing.databases import tenant_alias
 
         self.engine.__dict__["template_context_processors"] = self.processors[mode]
         connections[tenant_alias("acme")].metered = mode == "on"
@@ -168,8 +168,8 @@ def make_workspace(posts: int) -> tuple[Any, str]:
     from apps.accounts.models import User
     from apps.posts.services import post_create
     from apps.tenancy import metering
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
+    from apps.tenancy.routing.context import tenant_context
 
     with fast_password_hashing():
         tenant = tenant_create(
@@ -189,8 +189,8 @@ def make_workspace(posts: int) -> tuple[Any, str]:
 def write_something(tenant: Any) -> Callable[[], None]:
     """Return a write to the workspace that makes the next list a cache miss."""
     from apps.posts.models import Tag
-    from apps.tenancy import work
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing import work
+    from apps.tenancy.routing.context import tenant_context
 
     def write() -> None:
         with tenant_context(tenant), work.atomic():

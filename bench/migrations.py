@@ -45,7 +45,7 @@ def main() -> None:
 
 
 def create_tenants(count: int) -> None:
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
 
     started = time.perf_counter()
     with fast_password_hashing():

@@ -111,7 +111,7 @@ class Bench:
 
     def commented_post(self) -> int:
         from apps.posts.models import Comment
-        from apps.tenancy.context import tenant_context
+        from apps.tenancy.routing.context import tenant_context
 
         with tenant_context(self.source):
             return Comment.objects.order_by("-post_id").values_list("post_id", flat=True)[0]
@@ -244,8 +244,8 @@ class Bench:
 
     def write(self) -> None:
         """Commit one change to the measured workspace (advances its commit position)."""
-        from apps.tenancy import work
-        from apps.tenancy.context import tenant_context
+        from apps.tenancy.routing import work
+        from apps.tenancy.routing.context import tenant_context
 
         with tenant_context(self.source), work.atomic(), work.cursor() as cursor:
             cursor.execute("UPDATE posts_post SET title = title WHERE id = %s", [self.detail_id])
@@ -334,7 +334,7 @@ def single_database_catalog() -> None:
     from django.core.management import call_command
     from django.test.utils import override_settings
 
-    from apps.tenancy.router import tenant_app_labels
+    from apps.tenancy.routing.router import tenant_app_labels
 
     # A workspace file records the catalog's migrations as applied without their tables.
     labels = sorted(tenant_app_labels())

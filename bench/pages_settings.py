@@ -40,7 +40,7 @@ class SingleWorkspaceMiddleware(single_settings.FixedWorkspaceMiddleware):
     """single_settings' fixed workspace, active as the current tenant for the request."""
 
     def __call__(self, request):
-        from apps.tenancy.context import tenant_context
+        from apps.tenancy.routing.context import tenant_context
 
         with tenant_context(self.tenant):
             return super().__call__(request)

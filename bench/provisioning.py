@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     work = setup_django("provisioning")
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
 
     def create(slug: str) -> float:
         started = time.perf_counter()

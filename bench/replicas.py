@@ -918,11 +918,11 @@ def seed(slugs: list[str], *, create: bool, posts: int, place: str, ago: bool = 
 
     from apps.accounts.models import User
     from apps.posts.services import post_create
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.fleet.selectors import tenant_get
+    from apps.tenancy.fleet.services import tenant_create
     from apps.tenancy.models import ReplicaPlacement
-    from apps.tenancy.replicas import tenant_replica_place
-    from apps.tenancy.selectors import tenant_get
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.nodes.replicas import tenant_replica_place
+    from apps.tenancy.routing.context import tenant_context
 
     fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
     for slug in slugs:
@@ -950,9 +950,9 @@ def write(slugs: list[str], *, rate: float, seconds: float, out: Path) -> None:
     """Write posts round-robin at a steady rate; log each commit's position and time."""
     from apps.accounts.models import User
     from apps.posts.services import post_create
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.databases import database_path
-    from apps.tenancy.selectors import tenant_get
+    from apps.tenancy.fleet.selectors import tenant_get
+    from apps.tenancy.routing.context import tenant_context
+    from apps.tenancy.routing.databases import database_path
 
     tenants = [tenant_get(slug=slug) for slug in slugs]
     authors: dict[str, Any] = {}

@@ -69,8 +69,8 @@ def configure(endpoint: str, bucket: str, key: str, secret: str) -> None:
 def start_litestream(work: Path) -> subprocess.Popen:
     from django.core.management import call_command
 
-    from apps.tenancy.databases import data_dir
-    from apps.tenancy.replication import litestream_binary, litestream_env
+    from apps.tenancy.nodes.replication import litestream_binary, litestream_env
+    from apps.tenancy.routing.databases import data_dir
 
     data_dir().mkdir(parents=True, exist_ok=True)
     config = work / "litestream.yml"
@@ -85,7 +85,7 @@ def start_litestream(work: Path) -> subprocess.Popen:
 
 
 def create(slug: str):
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
 
     with fast_password_hashing():
         return tenant_create(
@@ -94,7 +94,7 @@ def create(slug: str):
 
 
 def replica_txid(slug: str) -> int | None:
-    from apps.tenancy.replication import replication_position
+    from apps.tenancy.nodes.replication import replication_position
 
     return replication_position(slug=slug).replica_txid
 
@@ -113,7 +113,7 @@ def wait_past(slug: str, txid: int | None, timeout: float = 30) -> float:
 def measure_lag(samples: int) -> None:
     from apps.accounts.models import User
     from apps.posts.services import post_create
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     tenant = create("lag")
     wait_past("lag", None)
@@ -145,8 +145,8 @@ def fill(slug: str, size_mb: int) -> None:
     """Write about size_mb of posts to a tenant and wait until the replica has them."""
     from apps.accounts.models import User
     from apps.posts.models import Post
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.selectors import tenant_get
+    from apps.tenancy.fleet.selectors import tenant_get
+    from apps.tenancy.routing.context import tenant_context
 
     before = replica_txid(slug)
     body = "lorem ipsum dolor sit amet " * 4000  # about 100 KB a post
@@ -163,9 +163,9 @@ def fill(slug: str, size_mb: int) -> None:
 def measure_move(size_mb: int, work: Path) -> None:
     from django.conf import settings
 
-    from apps.tenancy.databases import database_path, release_all
-    from apps.tenancy.replication import fetch_from_replica
-    from apps.tenancy.services import tenant_move
+    from apps.tenancy.fleet.services import tenant_move
+    from apps.tenancy.nodes.replication import fetch_from_replica
+    from apps.tenancy.routing.databases import database_path, release_all
 
     settings.QUIRE_NODES = {"node-1": "127.0.0.1:1", "node-2": "127.0.0.1:2"}
     settings.TENANT_DB_TIMEOUT = 0.5
@@ -196,7 +196,7 @@ def measure_move(size_mb: int, work: Path) -> None:
 def measure_restore(size_mb: int) -> None:
     from django.core.management import call_command
 
-    from apps.tenancy.databases import database_path
+    from apps.tenancy.routing.databases import database_path
 
     create("big")
     wait_past("big", None)

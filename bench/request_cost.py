@@ -66,8 +66,8 @@ def signed_in_cookie() -> str:
     from django.contrib.sessions.backends.db import SessionStore
 
     from apps.accounts.models import User
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
+    from apps.tenancy.routing.context import tenant_context
 
     with fast_password_hashing():
         tenant = tenant_create(
@@ -104,7 +104,7 @@ def run(handler: Any, mode: str, cookie: str, requests: int) -> float:
     from django.conf import settings
     from django.test.client import RequestFactory
 
-    from apps.tenancy.databases import release_all
+    from apps.tenancy.routing.databases import release_all
 
     environ = RequestFactory()._base_environ(
         PATH_INFO="/login/", REQUEST_METHOD="GET", HTTP_HOST="cost.localhost", HTTP_COOKIE=cookie

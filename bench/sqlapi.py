@@ -59,9 +59,9 @@ SQL = {
 SEED = """
 from apps.accounts.models import User
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.selectors import tenant_get
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.fleet.selectors import tenant_get
+from apps.tenancy.routing.work import atomic
 with tenant_context(tenant_get(slug="bench")), atomic():
     author = User.objects.get()
     for n in range({posts}):

@@ -16,4 +16,4 @@ urlpatterns = [
 handler400 = "apps.core.views.bad_request"  # a body over the upload limits gets 413
 
 # Database trouble (busy, damaged, full) gets its own page, never a 500.
-handler500 = "apps.tenancy.errors.server_error"
+handler500 = "apps.tenancy.routing.errors.server_error"

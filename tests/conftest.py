@@ -49,7 +49,7 @@ def fresh_page_cache() -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Forget tenant connections before pytest-django restores the test databases."""
-    from apps.tenancy.databases import release_all
+    from apps.tenancy.routing.databases import release_all
 
     release_all()
 
@@ -66,7 +66,7 @@ def admin_email(slug: str) -> str:
 @pytest.fixture
 def make_tenant(db) -> Callable[..., Tenant]:
     """Create a real, migrated tenant with an admin (admin@<slug>.example)."""
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
 
     def make(slug: str = "acme", name: str | None = None) -> Tenant:
         return tenant_create(
@@ -83,7 +83,7 @@ def make_tenant(db) -> Callable[..., Tenant]:
 def sign_in() -> Callable[[Client, Tenant], None]:
     """Sign a test client in as the tenant's admin, on that tenant's host."""
     from apps.accounts.models import User
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     def sign(client: Client, tenant: Tenant, email: str | None = None) -> None:
         with tenant_context(tenant):
@@ -96,7 +96,7 @@ def sign_in() -> Callable[[Client, Tenant], None]:
 def make_member() -> Callable[..., object]:
     """Add a member (role 'member' unless told) to a tenant; password PASSWORD."""
     from apps.accounts.models import User
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     def make(tenant: Tenant, email: str, role: str = "member") -> User:
         with tenant_context(tenant):

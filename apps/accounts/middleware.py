@@ -16,7 +16,7 @@ from django.utils.functional import SimpleLazyObject
 
 from apps.accounts.models import User
 from apps.accounts.selectors import member_zone
-from apps.tenancy.memo import workspace_memo
+from apps.tenancy.routing.memo import workspace_memo
 
 _FIELDS = [field.attname for field in User._meta.concrete_fields]
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Invitation, User
 from apps.posts.models import Post
-from apps.tenancy import work
+from apps.tenancy.routing import work
 
 
 def member_list() -> QuerySet[User]:

@@ -19,9 +19,9 @@ from django.utils.dateparse import parse_datetime
 from apps.accounts.models import Invitation, User
 from apps.core.mail import mail_enqueue
 from apps.core.validators import one_line
-from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.work import atomic, on_commit
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.work import atomic, on_commit
 
 HANDOFF_SALT = "quire.accounts.handoff"
 INVITATION_SALT = "quire.accounts.invitation"

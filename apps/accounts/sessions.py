@@ -1,7 +1,7 @@
 """Sessions in the workspace's database, read once until the workspace next changes.
 
 Django's database store reads the session row on every request. This store keeps what
-it read in the workspace memo (``apps.tenancy.memo``), which any committed write in the
+it read in the workspace memo (``apps.tenancy.routing.memo``), which any committed write in the
 workspace empties: a sign-out (the row deleted), a deactivation (its sessions deleted),
 a sign-in elsewhere, anything. The expiry date is still checked on every request.
 """
@@ -16,9 +16,9 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.tenancy import work
-from apps.tenancy.context import get_current_tenant
-from apps.tenancy.memo import workspace_memo
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import get_current_tenant
+from apps.tenancy.routing.memo import workspace_memo
 
 
 class SessionStore(DatabaseSessionStore):

@@ -61,8 +61,8 @@ from apps.accounts.services import (
 from apps.notifications.mentions import handles
 from apps.notifications.services import digest_schedule_ensure
 from apps.posts import pagecache
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.urls import tenant_url
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.urls import tenant_url
 
 BACKEND = "apps.accounts.ratelimit.SignInThrottleBackend"
 INVITE_LINK_KEY = "quire.invite_link"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
-from apps.tenancy.urls import public_url
+from apps.tenancy.routing.urls import public_url
 
 
 def support(request: HttpRequest) -> dict[str, str]:

@@ -6,7 +6,7 @@ import logging
 
 from apps.core.redaction import redact
 from apps.core.requestid import get_request_id
-from apps.tenancy.context import get_current_tenant
+from apps.tenancy.routing.context import get_current_tenant
 
 
 class RequestContextFilter(logging.Filter):

@@ -12,7 +12,7 @@ from django.utils.cache import patch_cache_control
 
 from apps.core.requestid import request_id_context
 from apps.core.views import request_too_large
-from apps.tenancy.context import get_current_tenant
+from apps.tenancy.routing.context import get_current_tenant
 
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -20,11 +20,11 @@ from django.conf import settings
 from django_tasks import TaskContext, task
 from django_tasks.base import Task
 
-from apps.tenancy.context import require_current_tenant, tenant_context
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.selectors import tenant_list
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list
-from apps.tenancy.work import on_commit
+from apps.tenancy.routing.context import require_current_tenant, tenant_context
+from apps.tenancy.routing.work import on_commit
 
 logger = logging.getLogger(__name__)
 

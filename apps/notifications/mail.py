@@ -13,8 +13,8 @@ from apps.accounts.models import User
 from apps.core.validators import one_line
 from apps.notifications.tokens import KINDS, unsubscribe_url
 from apps.posts.models import Comment, Post
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.urls import tenant_url
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.urls import tenant_url
 
 RELATIVE_LINK = re.compile(r'(href|src)="/(?!/)')
 

@@ -20,7 +20,7 @@ from apps.notifications.mentions import mentioned_ids
 from apps.notifications.models import DigestSchedule
 from apps.notifications.tokens import Unsubscribe
 from apps.posts.models import Comment, Post
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.work import atomic
 
 PREFERENCE_OF_KIND = {
     "posts": "notify_posts",

@@ -11,8 +11,8 @@ from django.utils.dateparse import parse_datetime
 from django_tasks.base import Task
 
 from apps.jobs.queue import job_enqueue, job_queue_name, workspace_ref, workspace_task
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.work import atomic, on_commit
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.work import atomic, on_commit
 
 logger = logging.getLogger(__name__)
 

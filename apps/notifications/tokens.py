@@ -13,9 +13,9 @@ from django.core import signing
 from django.urls import reverse
 
 from apps.accounts.models import User
-from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.urls import tenant_url
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.urls import tenant_url
 
 SALT = "quire.notifications.unsubscribe"
 # Each kind of e-mail, as the page names it (services.PREFERENCE_OF_KIND: its preference).

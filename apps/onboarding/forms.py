@@ -8,8 +8,8 @@ from django.contrib.auth import password_validation
 from apps.accounts.models import User
 from apps.core.validators import validate_one_line
 from apps.tenancy.exceptions import InvalidSlug
-from apps.tenancy.selectors import tenant_slug_available
-from apps.tenancy.slugs import normalize_slug, validate_slug
+from apps.tenancy.fleet.selectors import tenant_slug_available
+from apps.tenancy.fleet.slugs import normalize_slug, validate_slug
 
 
 class SignupForm(forms.Form):

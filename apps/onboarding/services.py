@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from apps.accounts.models import User
 from apps.accounts.services import handoff_token_make, member_set_name
-from apps.tenancy.context import tenant_context
+from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_create
+from apps.tenancy.routing.context import tenant_context
 
 
 def workspace_signup(

@@ -25,9 +25,9 @@ from django_tasks import task
 from apps.core.clientaddress import client_address
 from apps.core.validators import one_line
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.services import tenant_undelete
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_undelete
-from apps.tenancy.urls import public_url, tenant_url
+from apps.tenancy.routing.urls import public_url, tenant_url
 
 
 class LinkRefused(Exception):

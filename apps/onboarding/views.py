@@ -8,7 +8,7 @@ from apps.accounts.ratelimit import mail_allowed, too_many_emails
 from apps.onboarding.forms import SignupForm, WorkspaceFinderForm
 from apps.onboarding.services import workspace_signup
 from apps.tenancy.exceptions import InvalidSlug, SlugTaken
-from apps.tenancy.urls import tenant_url
+from apps.tenancy.routing.urls import tenant_url
 
 
 def landing(request: HttpRequest) -> HttpResponse:

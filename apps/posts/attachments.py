@@ -22,10 +22,10 @@ from django.utils.text import get_valid_filename
 
 from apps.accounts.models import User
 from apps.posts.models import Attachment, Comment, Post
-from apps.tenancy import work
-from apps.tenancy.context import require_current_tenant
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.metering import storage_bytes
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import require_current_tenant
 
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 # Kept as downloads: documents, archives, media. Executables and unknown binaries are refused.

@@ -36,9 +36,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.tenancy import work
-from apps.tenancy.bookmarks import READ_SQL
-from apps.tenancy.context import require_current_tenant
+from apps.tenancy.nodes.bookmarks import READ_SQL
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import require_current_tenant
 
 CACHE_ALIAS = "pages"
 _VERSION_ATTRIBUTE = "_quire_page_version"

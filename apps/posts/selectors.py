@@ -18,9 +18,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from apps.accounts.models import User
 from apps.posts.models import Comment, Post, Tag
-from apps.tenancy import work
-from apps.tenancy.errors import sqlite_code
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.routing import work
+from apps.tenancy.routing.errors import sqlite_code
 
 # Characters that make a query FTS5 syntax rather than plain words.
 FTS_SYNTAX = re.compile(r'["()*^:+]|\b(AND|OR|NOT|NEAR)\b')

@@ -14,7 +14,7 @@ from apps.posts import attachments
 from apps.posts.markdown import render
 from apps.posts.models import Comment, Post, Tag
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.work import atomic
 
 TAG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 

@@ -17,11 +17,11 @@ from typing import Any
 from apps.sqlapi.protocol import Budget, Limits, ProtocolError
 from apps.sqlapi.streams import Stream, park, release, resume
 from apps.tenancy import metering
-from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
-from apps.tenancy.bookmarks import Bookmark
-from apps.tenancy.context import tenant_context
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import HEADER_NAME as BOOKMARK_HEADER
+from apps.tenancy.nodes.bookmarks import Bookmark
+from apps.tenancy.routing.context import tenant_context
 
 JSON = "application/json"
 logger = logging.getLogger(__name__)

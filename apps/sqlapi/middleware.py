@@ -16,7 +16,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponseBase
 
 from apps.sqlapi import views
-from apps.tenancy.sqlaccess import slug_of_host
+from apps.tenancy.routing.sqlaccess import slug_of_host
 
 ENDPOINTS: dict[str, Callable[..., HttpResponseBase]] = {
     "v2/pipeline": views.pipeline,

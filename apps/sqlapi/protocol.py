@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.sqlapi.surface import Authorizer
-from apps.tenancy.sqlaccess import advance_position, commit_position_of
+from apps.tenancy.routing.sqlaccess import advance_position, commit_position_of
 
 INT64 = (-(2**63), 2**63 - 1)
 MAX_STORED_SQL = 150

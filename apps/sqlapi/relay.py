@@ -25,8 +25,8 @@ from django.conf import settings
 
 from apps.sqlapi.handlers import Caller, Reply, run
 from apps.sqlapi.protocol import Limits
-from apps.tenancy.databases import process_alive
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.databases import process_alive
 
 logger = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.sqlapi.models import DatabaseToken, RefusedTokenAttempt
 from apps.tenancy.models import Tenant
-from apps.tenancy.urls import public_url, tenant_url
+from apps.tenancy.routing.urls import public_url, tenant_url
 
 
 def database_url(slug: str) -> str:

@@ -25,7 +25,7 @@ from django.conf import settings
 from apps.sqlapi.protocol import ProtocolError, Session
 from apps.sqlapi.surface import prepare
 from apps.tenancy.models import Tenant
-from apps.tenancy.sqlaccess import file_inode, same_file, sql_connection
+from apps.tenancy.routing.sqlaccess import file_inode, same_file, sql_connection
 
 logger = logging.getLogger(__name__)
 STATELESS = "s"

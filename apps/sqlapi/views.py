@@ -22,9 +22,9 @@ from apps.sqlapi.protocol import ProtocolError
 from apps.sqlapi.services import TokenRefused, token_authenticate
 from apps.sqlapi.streams import Elsewhere
 from apps.tenancy import metering
-from apps.tenancy.context import get_current_tenant
+from apps.tenancy.fleet.selectors import tenant_get
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_get
+from apps.tenancy.routing.context import get_current_tenant
 
 VERSION = "quire-sqlapi 1 (hrana 1, 2, 3 over HTTP)"
 

@@ -8,8 +8,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-ROUTER = "apps.tenancy.router.TenantRouter"
-MIDDLEWARE = "apps.tenancy.middleware.TenantMiddleware"
+ROUTER = "apps.tenancy.routing.router.TenantRouter"
+MIDDLEWARE = "apps.tenancy.routing.middleware.TenantMiddleware"
 
 
 @register("tenancy")

@@ -41,9 +41,9 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Sum
 
-from apps.tenancy.databases import database_files, take_rows
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.storage import stored_bytes
+from apps.tenancy.routing.databases import database_files, take_rows
+from apps.tenancy.routing.storage import stored_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -10,7 +10,7 @@ class Tenant(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         MOVING = "moving", "Moving to another node"
-        # Files being renamed or restored; a journal says how to finish (apps.tenancy.journal).
+        # Files being renamed or restored; a journal (fleet.journal) says how to finish.
         MAINTENANCE = "maintenance", "Briefly unavailable (rename or restore)"
         DELETED = "deleted", "Deleted (in the trash)"
 

@@ -6,7 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from apps.accounts.views import admin_required
-from apps.tenancy.context import require_current_tenant
 from apps.tenancy.metering import (
     QUOTA_KINDS,
     QUOTA_NAMES,
@@ -17,6 +16,7 @@ from apps.tenancy.metering import (
     usage_month,
 )
 from apps.tenancy.models import Plan, Tenant
+from apps.tenancy.routing.context import require_current_tenant
 from apps.usage.chart import bar_chart
 
 CHARTS = (

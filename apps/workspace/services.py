@@ -14,8 +14,8 @@ from django.core import serializers
 
 from apps.accounts.models import Invitation, User
 from apps.posts.models import Comment, Post, Tag
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.services import tenant_backup, tenant_delete
+from apps.tenancy.fleet.services import tenant_backup, tenant_delete
+from apps.tenancy.routing.context import require_current_tenant
 
 MEMBER_FIELDS = ("email", "first_name", "last_name", "role", "is_active", "date_joined")
 

@@ -14,9 +14,9 @@ from apps.accounts.views import admin_required
 from apps.onboarding.undelete import deleted_notice_enqueue, undelete_url
 from apps.sqlapi.selectors import database_path_url, database_url, refused_attempts, token_list
 from apps.sqlapi.services import TokenError, token_create, token_revoke
-from apps.tenancy.context import require_current_tenant
+from apps.tenancy.fleet.services import tenant_update_name
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_update_name
+from apps.tenancy.routing.context import require_current_tenant
 from apps.workspace.forms import DatabaseTokenForm, DeleteForm, RenameForm
 from apps.workspace.services import (
     workspace_delete,

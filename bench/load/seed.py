@@ -29,7 +29,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from apps.tenancy.selectors import tenant_get
+    from apps.tenancy.fleet.selectors import tenant_get
 
     started = time.perf_counter()
     source = tenant_get(slug="load-00000") or seed_source(args.posts)
@@ -50,8 +50,8 @@ def seed_source(posts: int):
 
     from apps.accounts.models import User
     from apps.posts.services import comment_create, post_create
-    from apps.tenancy.context import tenant_context
-    from apps.tenancy.services import tenant_create
+    from apps.tenancy.fleet.services import tenant_create
+    from apps.tenancy.routing.context import tenant_context
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         tenant = tenant_create(
@@ -81,7 +81,7 @@ def session_for(tenant):
     from django.middleware.csrf import _get_new_csrf_string
 
     from apps.accounts.models import User
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     with tenant_context(tenant):
         user = User.objects.get(email="load@quire.example")
@@ -95,7 +95,7 @@ def session_for(tenant):
 
 
 def clone(source, n: int) -> str:
-    from apps.tenancy.services import tenant_clone
+    from apps.tenancy.fleet.services import tenant_clone
 
     slug = f"load-{n:05}"
     tenant_clone(source=source, slug=slug, name=f"Load {n}")

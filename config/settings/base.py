@@ -37,7 +37,7 @@ TENANT_QUERY_TIMEOUT = env.float("TENANT_QUERY_TIMEOUT", default=5.0)
 TENANT_PROVISIONING_TIMEOUT = env.int("TENANT_PROVISIONING_TIMEOUT", default=60)
 # Open tenant connections kept per process (each holds 3 file descriptors: db, -wal, -shm).
 TENANT_MAX_OPEN_CONNECTIONS = env.int("TENANT_MAX_OPEN_CONNECTIONS", default=256)
-# Catalog rows kept per process for routing requests (apps.tenancy.catalogcache): with a
+# Catalog rows kept per process for routing requests (apps.tenancy.routing.catalogcache): with a
 # SQLite catalog until it changes; with a shared catalog server (PostgreSQL) for this many
 # seconds at most (0: not kept), the time a suspend or delete made elsewhere may take.
 TENANT_CATALOG_CACHE_SIZE = env.int("TENANT_CATALOG_CACHE_SIZE", default=20_000)
@@ -169,7 +169,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "apps.tenancy.health.HealthCheckMiddleware",
+    "apps.tenancy.nodes.health.HealthCheckMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.sqlapi.middleware.SqlApiMiddleware",  # SQL API calls skip the pages' middleware
@@ -177,10 +177,10 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "apps.tenancy.middleware.TenantMiddleware",
+    "apps.tenancy.routing.middleware.TenantMiddleware",
     "apps.tenancy.metering.MeteringMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "apps.tenancy.middleware.ReplicaSessionGuard",
+    "apps.tenancy.routing.middleware.ReplicaSessionGuard",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "apps.accounts.middleware.AuthenticationMiddleware",  # the member kept until a write
@@ -231,7 +231,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.tenancy.middleware.read_only_notice",
+                "apps.tenancy.routing.middleware.read_only_notice",
                 "apps.usage.middleware.quota_notice",
                 "apps.core.context_processors.support",
             ],
@@ -260,7 +260,7 @@ else:
     # A shared catalog server (PostgreSQL, for several machines): reuse connections.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASE_ROUTERS = ["apps.tenancy.router.TenantRouter"]
+DATABASE_ROUTERS = ["apps.tenancy.routing.router.TenantRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -307,23 +307,23 @@ STATIC_ROOT = project_path(env("DJANGO_STATIC_ROOT", default="staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = project_path(env("DJANGO_MEDIA_ROOT", default="tenants_data/.media"))
 STORAGES = {
-    "default": {"BACKEND": "apps.tenancy.storage.TenantFileSystemStorage"},
+    "default": {"BACKEND": "apps.tenancy.routing.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Shared by the processes of one machine; keys carry the tenant (apps.tenancy.cache).
+# Shared by the processes of one machine; keys carry the tenant (apps.tenancy.routing.cache).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(project_path(env("DJANGO_CACHE_DIR", default="tenants_data/.cache"))),
-        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "KEY_FUNCTION": "apps.tenancy.routing.cache.make_key",
     },
     # Rendered parts of workspace pages (apps.posts.pagecache), in each process's memory;
     # their keys carry the workspace's commit position, so no write ever finds them stale.
     "pages": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "quire-pages",
-        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "KEY_FUNCTION": "apps.tenancy.routing.cache.make_key",
         "TIMEOUT": None,
         "OPTIONS": {"MAX_ENTRIES": env.int("QUIRE_PAGE_CACHE_ENTRIES", default=10_000)},
     },

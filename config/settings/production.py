@@ -18,6 +18,6 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 STORAGES = {
-    "default": {"BACKEND": "apps.tenancy.storage.TenantFileSystemStorage"},
+    "default": {"BACKEND": "apps.tenancy.routing.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

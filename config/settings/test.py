@@ -27,12 +27,12 @@ DATABASES["default"]["TEST"] = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "KEY_FUNCTION": "apps.tenancy.routing.cache.make_key",
     },
     "pages": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "quire-pages",
-        "KEY_FUNCTION": "apps.tenancy.cache.make_key",
+        "KEY_FUNCTION": "apps.tenancy.routing.cache.make_key",
         "TIMEOUT": None,
     },
 }

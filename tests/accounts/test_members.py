@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.accounts.models import Invitation, User
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, admin_email, host
 
 NEW_PASSWORD = "another-Strong-pass-7"
@@ -191,7 +191,7 @@ def test_an_invitation_is_saved_and_its_link_shown_whatever_the_mail_server_does
     client, make_tenant, sign_in, settings
 ):
     from apps.accounts.models import Invitation
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there

@@ -7,7 +7,7 @@ from django.core import mail
 from django.test import Client
 
 from apps.accounts.models import Invitation, User
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, host
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, admin_email, host
 
 PNG = (
@@ -238,7 +238,7 @@ def test_sign_up_asks_the_admins_name(db):
     assert '<label for="id_your_name">Your name:</label>' in signup
     response = Client().post("/signup/", form, HTTP_HOST="quire.test")
     assert response.status_code == 302
-    from apps.tenancy.selectors import tenant_get
+    from apps.tenancy.fleet.selectors import tenant_get
 
     with tenant_context(tenant_get(slug="acme")):
         admin = User.objects.get(email="ada@acme.example")

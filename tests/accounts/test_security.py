@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from apps.core.clientaddress import client_address
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, admin_email, host
 
 ATTACKER, OWNER, PROXY = "203.0.113.66", "198.51.100.7", "10.0.0.1"

@@ -18,7 +18,7 @@ PATIENCE_MS = 60_000
 @pytest.fixture(autouse=True)
 def template_built(site):
     """Build the template database before the browser signs up."""
-    from apps.tenancy.template import template_path
+    from apps.tenancy.fleet.template import template_path
 
     template_path()
 

@@ -13,7 +13,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from config.settings import base
 from tests.conftest import host
 

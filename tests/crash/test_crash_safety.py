@@ -95,7 +95,7 @@ def _answers(client: HttpSession) -> bool:
 def create_tenants(quire: Quire, slugs: list[str], **env: str):
     code = (
         "from apps.tenancy.models import Tenant\n"
-        "from apps.tenancy.services import tenant_create\n"
+        "from apps.tenancy.fleet.services import tenant_create\n"
         f"for slug in {slugs!r}:\n"
         "    if not Tenant.objects.filter(slug=slug, status='active').exists():\n"
         "        tenant_create(slug=slug, name=slug, admin_email='a@' + slug + '.example',"

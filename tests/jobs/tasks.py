@@ -8,8 +8,8 @@ from pathlib import Path
 from django_tasks import task
 
 from apps.jobs.queue import workspace_task
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.work import atomic, commit_position, cursor
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.work import atomic, commit_position, cursor
 
 
 @workspace_task

@@ -16,10 +16,10 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from apps.jobs.queue import job_enqueue
-from apps.tenancy.context import tenant_context
 from apps.tenancy.exceptions import NoActiveTenant
 from apps.tenancy.models import Tenant
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.work import atomic
 from tests.conftest import admin_email, host
 from tests.jobs import tasks
 
@@ -59,7 +59,7 @@ def test_a_job_runs_inside_its_own_workspace(run_due_jobs, make_tenant, tmp_path
     assert sorted(line.split()[0] for line in trace.read_text().splitlines()) == ["acme", "beta"]
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
     with tenant_context(acme), atomic():
-        from apps.tenancy.work import cursor
+        from apps.tenancy.routing.work import cursor
 
         with cursor() as sql:
             sql.execute("SELECT count(*) FROM job_trace")
@@ -83,7 +83,7 @@ def test_only_workspace_jobs_for_the_current_workspace_are_queued(queue, make_te
 def test_a_job_for_a_gone_or_suspended_workspace_is_dropped_with_a_log_line(
     run_due_jobs, make_tenant, tmp_path, caplog, change
 ):
-    from apps.tenancy.services import tenant_delete, tenant_suspend
+    from apps.tenancy.fleet.services import tenant_delete, tenant_suspend
 
     acme = make_tenant("acme")
     trace = tmp_path / "trace"
@@ -106,7 +106,7 @@ def test_a_job_for_a_gone_or_suspended_workspace_is_dropped_with_a_log_line(
 
 
 def test_a_renamed_workspace_gets_its_jobs(run_due_jobs, make_tenant, tmp_path):
-    from apps.tenancy.services import tenant_rename
+    from apps.tenancy.fleet.services import tenant_rename
 
     acme = make_tenant("acme")
     trace = tmp_path / "trace"

@@ -35,8 +35,8 @@ def enqueue_hold(quire: Quire, trace: Path, seconds: float) -> None:
         "shell",
         "-c",
         "from apps.jobs.queue import job_enqueue\n"
-        "from apps.tenancy.context import tenant_context\n"
-        "from apps.tenancy.selectors import tenant_get\n"
+        "from apps.tenancy.routing.context import tenant_context\n"
+        "from apps.tenancy.fleet.selectors import tenant_get\n"
         "from tests.jobs import tasks\n"
         "with tenant_context(tenant_get(slug='acme')):\n"
         f"    job_enqueue(tasks.hold, path={str(trace)!r}, seconds={seconds})\n",
@@ -107,8 +107,8 @@ def test_jobs_run_with_the_catalog_on_postgresql(tmp_path: Path):
             "-c",
             "from apps.core.mail import mail_enqueue\n"
             "from apps.jobs.queue import job_enqueue\n"
-            "from apps.tenancy.context import tenant_context\n"
-            "from apps.tenancy.selectors import tenant_get\n"
+            "from apps.tenancy.routing.context import tenant_context\n"
+            "from apps.tenancy.fleet.selectors import tenant_get\n"
             "from tests.jobs import tasks\n"
             "with tenant_context(tenant_get(slug='acme')):\n"
             f"    job_enqueue(tasks.flaky, path={str(tmp_path / 'trace')!r}, failures=1)\n"

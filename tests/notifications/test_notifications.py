@@ -20,8 +20,8 @@ from apps.notifications.tasks import notices_queue
 from apps.notifications.tokens import unsubscribe_token
 from apps.posts.models import Post
 from apps.posts.services import comment_create, post_create, post_delete, post_update
-from apps.tenancy.context import tenant_context
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.work import atomic
 from tests.conftest import admin_email, host
 
 

@@ -6,8 +6,8 @@ from django.test import Client
 
 from apps.accounts.models import User
 from apps.accounts.services import handoff_token_make
-from apps.tenancy.context import tenant_context
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import host
 
 APEX = "quire.test"

@@ -11,11 +11,11 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.posts.models import Attachment, Post
 from apps.posts.services import post_delete
-from apps.tenancy.context import tenant_context
+from apps.tenancy.fleet.services import tenant_delete, tenant_rename
+from apps.tenancy.fleet.trash import trash_dir
 from apps.tenancy.metering import storage_bytes
-from apps.tenancy.services import tenant_delete, tenant_rename
-from apps.tenancy.storage import media_dir, stored_bytes
-from apps.tenancy.trash import trash_dir
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.storage import media_dir, stored_bytes
 from tests.conftest import admin_email, host
 
 
@@ -268,7 +268,7 @@ def test_backups_and_exports_carry_the_files_and_restores_bring_them_back(
 
     from django.core.management import call_command
 
-    from apps.tenancy.services import tenant_restore
+    from apps.tenancy.fleet.services import tenant_restore
 
     data = upload(member, "chart.png", png()).json()
     output = tmp_path / "acme-backup.db"

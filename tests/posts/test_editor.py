@@ -10,7 +10,7 @@ from apps.accounts.models import User
 from apps.posts.markdown import excerpt, plain_text, render, render_markdown
 from apps.posts.models import Post
 from apps.posts.services import comment_create, post_create
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 from tests.posts.test_posts import parsed_elements
 

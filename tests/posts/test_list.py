@@ -12,7 +12,7 @@ from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import comment_create, post_create
 from apps.posts.visits import COOKIE_NAME, SALT
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 
 

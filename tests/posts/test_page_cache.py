@@ -12,7 +12,7 @@ from apps.accounts.models import User
 from apps.posts.models import Comment, Post
 from apps.posts.pagecache import CSRF_PLACEHOLDER
 from apps.posts.services import comment_create, post_create
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -100,7 +100,7 @@ def test_a_write_in_another_process_is_seen(client, acme, admin, sign_in):
     """Another worker's write (here: straight to the file) advances the position too."""
     import sqlite3
 
-    from apps.tenancy.databases import database_path
+    from apps.tenancy.routing.databases import database_path
 
     with tenant_context(acme):
         post = post_create(author=admin, title="Before", body="x")

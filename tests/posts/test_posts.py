@@ -6,7 +6,7 @@ from apps.accounts.models import User
 from apps.posts.markdown import render_markdown
 from apps.posts.models import Comment, Post
 from apps.posts.services import InvalidTags, parse_tags, post_create
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 
 

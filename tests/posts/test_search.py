@@ -6,8 +6,8 @@ from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.selectors import fts_query, plain_query, search
 from apps.posts.services import comment_create, comment_delete, post_create, post_update
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
 from tests.conftest import admin_email, host
 
 
@@ -186,7 +186,7 @@ def test_a_search_on_a_locked_or_slow_workspace_is_not_called_a_syntax_error(
     from django.db import OperationalError
 
     from apps.posts import selectors
-    from apps.tenancy.context import tenant_context
+    from apps.tenancy.routing.context import tenant_context
 
     tenant = make_tenant("acme")
     interrupted = sqlite3.OperationalError("interrupted")
@@ -207,7 +207,7 @@ def test_a_search_on_a_locked_or_slow_workspace_is_not_called_a_syntax_error(
 def test_migration_0005_indexes_existing_posts_as_plain_text(acme):
     from django.core.management import call_command
 
-    from apps.tenancy.work import current_connection
+    from apps.tenancy.routing.work import current_connection
 
     alias = current_connection().alias
     call_command("migrate", "posts", "0004", database=alias, verbosity=0)

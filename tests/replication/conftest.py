@@ -132,7 +132,7 @@ def litestream(
 
     from django.core.management import call_command
 
-    from apps.tenancy.replication import litestream_binary, litestream_env
+    from apps.tenancy.nodes.replication import litestream_binary, litestream_env
 
     tenants_data_dir.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "litestream.yml"

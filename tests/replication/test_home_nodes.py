@@ -11,10 +11,10 @@ from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_files, database_path, release_all
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replication import replication_position
+from apps.tenancy.nodes.replication import replication_position
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_files, database_path, release_all
 from tests.conftest import admin_email, host
 
 
@@ -75,7 +75,7 @@ def test_a_lost_nodes_tenants_are_rebuilt_here_from_replicas(
 
 def wait_for_replica(slug: str, posts: int, timeout: float = 15) -> None:
     """Wait until a restore of the replica would hold this many posts."""
-    from apps.tenancy.replication import replica_restore
+    from apps.tenancy.nodes.replication import replica_restore
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ def test_the_engine_runs_with_its_catalog_on_postgresql(postgres_url: str, tmp_p
     quire = Quire(tmp_path, DATABASE_URL=postgres_url)
     quire.manage("migrate", "--no-input")
     code = (
-        "from apps.tenancy.services import tenant_create\n"
+        "from apps.tenancy.fleet.services import tenant_create\n"
         "for n in range(24):\n"
         "    tenant_create(slug=f'pg-{n:02}', name='PG', admin_email='a@pg.example',"
         f" admin_password={PASSWORD!r})\n"

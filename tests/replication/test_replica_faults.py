@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from apps.tenancy.databases import release_all, replica_path
-from apps.tenancy.replicas import tenant_replica_place
-from apps.tenancy.supervisor import Supervisor
+from apps.tenancy.nodes.replicas import tenant_replica_place
+from apps.tenancy.nodes.supervisor import Supervisor
+from apps.tenancy.routing.databases import release_all, replica_path
 from tests.replication.test_replica_supervisor import on_node
 from tests.replication.test_replica_supervisor import tight as tight
 
@@ -22,7 +22,7 @@ PARENT = """
 import subprocess, sys, time
 import django
 django.setup()
-from apps.tenancy.supervisor import _die_with_parent
+from apps.tenancy.nodes.supervisor import _die_with_parent
 child = subprocess.Popen(["sleep", "120"], preexec_fn=_die_with_parent)
 print(child.pid, flush=True)
 time.sleep(120)

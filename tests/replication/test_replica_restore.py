@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from apps.tenancy.bookmarks import bookmark_of
-from apps.tenancy.databases import database_path, release_all, replica_path
-from apps.tenancy.replicas import tenant_replica_place
-from apps.tenancy.services import tenant_backup, tenant_restore
-from apps.tenancy.supervisor import Supervisor
+from apps.tenancy.fleet.services import tenant_backup, tenant_restore
+from apps.tenancy.nodes.bookmarks import bookmark_of
+from apps.tenancy.nodes.replicas import tenant_replica_place
+from apps.tenancy.nodes.supervisor import Supervisor
+from apps.tenancy.routing.databases import database_path, release_all, replica_path
 from tests.replication.test_replica_supervisor import on_node, reached, run_until
 from tests.replication.test_replica_supervisor import tight as tight
 from tests.replication.test_replication import write_posts

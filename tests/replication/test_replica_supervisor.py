@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.databases import database_path, release_all, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import (
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.nodes.replicas import (
     note_read,
     replica_live,
     tenant_replica_place,
     tenant_replica_remove,
 )
-from apps.tenancy.supervisor import Supervisor, generations
+from apps.tenancy.nodes.supervisor import Supervisor, generations
+from apps.tenancy.routing.databases import database_path, release_all, replica_path
 from tests.replication.test_replication import write_posts
 
 pytestmark = pytest.mark.django_db(transaction=True)

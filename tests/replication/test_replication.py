@@ -14,10 +14,10 @@ from django.core.management import CommandError, call_command
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
 from apps.tenancy.models import Tenant
-from apps.tenancy.replication import litestream_env, replication_position
+from apps.tenancy.nodes.replication import litestream_env, replication_position
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
 from tests.conftest import admin_email
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,9 +135,9 @@ def test_restore_options_are_checked(make_tenant, s3_replica, tmp_path):
 def test_a_file_fetched_from_the_replica_starts_a_new_epoch(make_tenant, litestream):
     # A moved workspace's new primary fetches its file: positions it gives out from then on
     # must never equal one the old primary (or a replica following it) gave out.
-    from apps.tenancy.bookmarks import bookmark_of
-    from apps.tenancy.databases import release_all
-    from apps.tenancy.replication import fetch_from_replica
+    from apps.tenancy.nodes.bookmarks import bookmark_of
+    from apps.tenancy.nodes.replication import fetch_from_replica
+    from apps.tenancy.routing.databases import release_all
 
     acme = make_tenant("acme")
     first = wait_replicated("acme")

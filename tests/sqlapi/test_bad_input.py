@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from apps.tenancy.context import tenant_context
-from apps.tenancy.work import commit_position
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.work import commit_position
 from tests.sqlapi.conftest import stmt, values
 
 SLOW = (

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from apps.sqlapi.services import token_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.work import atomic
 from tests.sqlapi.conftest import stmt, values
 
 
@@ -63,7 +63,7 @@ def test_a_transaction_across_requests_holds_the_write_lock_until_commit(server,
 
     def app_write() -> None:
         from apps.posts.models import Tag
-        from apps.tenancy.selectors import tenant_get
+        from apps.tenancy.fleet.selectors import tenant_get
 
         with tenant_context(tenant_get(slug="acme")), atomic():
             Tag.objects.create(name="app")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from apps.sqlapi import streams
-from apps.tenancy.context import tenant_context
-from apps.tenancy.work import commit_position
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.work import commit_position
 from tests.sqlapi.conftest import stmt, typed, values
 
 
@@ -316,7 +316,7 @@ def test_explain_and_query_plans_are_answered(api):
 def test_a_stream_on_a_file_replaced_meanwhile_ends(api, acme, settings):
     import shutil
 
-    from apps.tenancy.sqlaccess import file_inode
+    from apps.tenancy.routing.sqlaccess import file_inode
 
     begun = api.run({"type": "execute", "stmt": stmt("BEGIN")})
     path = settings.TENANTS_DATA_DIR / "acme.sqlite3"

@@ -6,7 +6,7 @@ import pytest
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.tenancy.context import tenant_context
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 from tests.sqlapi.conftest import stmt, values
 
@@ -33,7 +33,7 @@ def test_a_read_only_token_is_refused_by_sqlite_itself_not_only_the_authorizer(a
     """The read-only connection is opened mode=ro with query_only: without any authorizer."""
     import sqlite3
 
-    from apps.tenancy.sqlaccess import sql_connection
+    from apps.tenancy.routing.sqlaccess import sql_connection
 
     connection = sql_connection(acme, read_only=True)
     try:
@@ -116,7 +116,7 @@ def test_rendered_html_is_always_the_apps_own_rendering(api, acme):
         api.execute("SELECT count(*) FROM posts_post_fts WHERE posts_post_fts MATCH 'hello'")
     ) == [[0]]
     with tenant_context(acme):
-        from apps.tenancy.work import cursor
+        from apps.tenancy.routing.work import cursor
 
         with cursor() as check:  # raises if the index does not match the table
             check.execute(
@@ -187,7 +187,7 @@ def test_ddl_is_refused(api, sql):
 
 
 def test_the_engines_own_statements_cannot_be_replayed(api, acme):
-    from apps.tenancy.databases import ADVANCE_SQL
+    from apps.tenancy.routing.databases import ADVANCE_SQL
 
     api.execute("INSERT INTO posts_tag(name) VALUES ('a')")  # the engine ran ADVANCE_SQL here
     body = api.run({"type": "execute", "stmt": {"sql": ADVANCE_SQL}}, {"type": "close"})

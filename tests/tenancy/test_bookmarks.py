@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.tenancy.bookmarks import Bookmark, bookmark_of, sign, verified
-from apps.tenancy.databases import database_path, release_all
-from apps.tenancy.services import tenant_backup, tenant_restore
+from apps.tenancy.fleet.services import tenant_backup, tenant_restore
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of, sign, verified
+from apps.tenancy.routing.databases import database_path, release_all
 from tests.conftest import host
 
 

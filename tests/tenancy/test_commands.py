@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 import apps.posts.migrations as posts_migrations
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, release_all, tenant_alias
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, release_all, tenant_alias
 
 
 def run(*args: str) -> str:

@@ -7,10 +7,10 @@ import pytest
 from django.db import connections
 
 from apps.posts.models import Post
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import closed_evicted, open_connection_count, release_all
+from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_create
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import closed_evicted, open_connection_count, release_all
 from tests.conftest import PASSWORD
 
 

@@ -3,15 +3,15 @@ import threading
 
 import pytest
 
-from apps.tenancy.context import (
+from apps.tenancy.exceptions import NoActiveTenant
+from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import (
     activate,
     deactivate,
     get_current_tenant,
     require_current_tenant,
     tenant_context,
 )
-from apps.tenancy.exceptions import NoActiveTenant
-from apps.tenancy.models import Tenant
 
 ACME = Tenant(slug="acme", name="Acme")
 BETA = Tenant(slug="beta", name="Beta")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.tenancy.databases import database_path, release_all
-from apps.tenancy.doctor import DAMAGED, MISSING, OK, tenant_health
+from apps.tenancy.fleet.doctor import DAMAGED, MISSING, OK, tenant_health
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.databases import database_path, release_all
 
 ADD_PINNED = {"posts": "tests.fleet_migrations.add_pinned"}
 MALFORMED = r"damaged: database disk image is malformed \(SQLITE_CORRUPT\)"
@@ -290,7 +290,7 @@ def test_backup_of_a_damaged_workspace_is_a_command_error_naming_it(make_tenant,
 def test_restore_node_goes_on_past_a_tenant_whose_file_sqlite_rejects(
     make_tenant, settings, monkeypatch
 ):
-    from apps.tenancy import schema
+    from apps.tenancy.fleet import schema
     from apps.tenancy.management.commands import restore_node
 
     for slug in ("acme", "beta", "zeta"):

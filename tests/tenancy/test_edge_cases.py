@@ -12,12 +12,13 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy import trash, work
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, release_all
+from apps.tenancy.fleet import trash
+from apps.tenancy.fleet.recovery import recover
+from apps.tenancy.fleet.services import tenant_create, tenant_delete, tenant_purge, tenant_rename
 from apps.tenancy.models import Tenant
-from apps.tenancy.recovery import recover
-from apps.tenancy.services import tenant_create, tenant_delete, tenant_purge, tenant_rename
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, release_all
 from tests.conftest import PASSWORD, admin_email, host
 
 

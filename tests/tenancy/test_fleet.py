@@ -9,10 +9,10 @@ from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.tenancy import fleet
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
+from apps.tenancy.fleet import migrate_all as fleet
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
 from tests.conftest import admin_email
 
 ADD_PINNED = {"posts": "tests.fleet_migrations.add_pinned"}

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import DisallowedHost
 
-from apps.tenancy.hosts import slug_from_host
+from apps.tenancy.routing.hosts import slug_from_host
 
 
 @pytest.mark.parametrize(

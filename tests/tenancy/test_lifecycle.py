@@ -15,11 +15,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, integrity_errors
 from apps.tenancy.exceptions import SlugTaken
+from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_create
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, integrity_errors
 from tests.conftest import PASSWORD, admin_email, host
 
 

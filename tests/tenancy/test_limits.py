@@ -13,10 +13,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, query_time_limit, tenant_alias
+from apps.tenancy.fleet.services import tenant_create, tenant_purge
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_create, tenant_purge
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, query_time_limit, tenant_alias
 from tests.conftest import PASSWORD, admin_email, host
 
 RUNAWAY = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
@@ -84,7 +84,7 @@ def test_runaway_query_is_interrupted_and_the_connection_survives(make_tenant):
 
 
 def runaway_view(request):
-    from apps.tenancy import work
+    from apps.tenancy.routing import work
 
     with work.cursor() as cursor:
         cursor.execute(RUNAWAY)

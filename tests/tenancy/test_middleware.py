@@ -4,9 +4,9 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from apps.tenancy.context import get_current_tenant
-from apps.tenancy.middleware import TenantMiddleware
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import get_current_tenant
+from apps.tenancy.routing.middleware import TenantMiddleware
 from tests.conftest import host
 
 
@@ -81,7 +81,7 @@ def test_a_damaged_workspace_answers_503_and_the_others_are_served(
 ):
     from django.test import Client
 
-    from apps.tenancy.databases import release_all
+    from apps.tenancy.routing.databases import release_all
 
     client = Client(raise_request_exception=False)  # as served: errors become pages
     make_tenant("acme")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from apps.tenancy.proxy import nginx_config
+from apps.tenancy.nodes.proxy import nginx_config
 
 
 @pytest.mark.django_db

@@ -13,13 +13,13 @@ from django.core.management import call_command
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy import services
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import companions, database_path, release_all
+from apps.tenancy.fleet import services
+from apps.tenancy.fleet.selectors import tenant_slug_available
+from apps.tenancy.fleet.services import tenant_create, tenant_rename, tenant_restore
+from apps.tenancy.fleet.template import template_dir, template_path
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_slug_available
-from apps.tenancy.services import tenant_create, tenant_rename, tenant_restore
-from apps.tenancy.template import template_dir, template_path
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import companions, database_path, release_all
 from tests.conftest import PASSWORD, admin_email, host
 
 
@@ -183,7 +183,7 @@ def test_a_swap_of_a_damaged_file_killed_mid_way_is_undone_and_a_rerun_works(
         tenant_restore(slug="alpha", source=backup)
     monkeypatch.setattr(services, "place", original_place)
     # Its scratch file names this process, which the kill would have ended.
-    monkeypatch.setattr("apps.tenancy.databases.process_alive", lambda pid: False)
+    monkeypatch.setattr("apps.tenancy.routing.databases.process_alive", lambda pid: False)
     assert Tenant.objects.get(slug="alpha").status == Tenant.Status.MAINTENANCE
     call_command("purge_tenants")
     assert Tenant.objects.get(slug="alpha").status == Tenant.Status.ACTIVE

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.tenancy import supervisor as supervision
-from apps.tenancy.databases import copy_database, database_path, release_all, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import (
+from apps.tenancy.nodes import supervisor as supervision
+from apps.tenancy.nodes.replicas import (
     heartbeat,
     note_read,
     read_marker,
@@ -27,7 +26,8 @@ from apps.tenancy.replicas import (
     tenant_replica_place,
     tenant_replica_remove,
 )
-from apps.tenancy.supervisor import Follower, Supervisor, chosen
+from apps.tenancy.nodes.supervisor import Follower, Supervisor, chosen
+from apps.tenancy.routing.databases import copy_database, database_path, release_all, replica_path
 
 SLUGS = ("alfa", "bravo", "charlie")
 

@@ -10,11 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.databases import (
+from apps.tenancy.models import ReplicaPlacement
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.routing.databases import (
     replica_path,
 )
-from apps.tenancy.models import ReplicaPlacement
 from tests.conftest import host
 from tests.tenancy.test_replica_reads import Primary, digest, signed
 from tests.tenancy.test_replica_reads import primary as primary
@@ -174,7 +174,7 @@ def test_replicate_tenant_twice_and_list_tenants_json(make_tenant, settings):
 
 
 def test_a_deleted_workspace_cannot_be_placed(make_tenant, settings):
-    from apps.tenancy.services import tenant_delete
+    from apps.tenancy.fleet.services import tenant_delete
 
     settings.QUIRE_NODES = {"node-1": "127.0.0.1:9", "node-2": "127.0.0.1:9"}
     tenant_delete(tenant=make_tenant("acme"))

@@ -18,10 +18,13 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy import work
-from apps.tenancy.bookmarks import Bookmark, bookmark_of, sign
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import (
+from apps.tenancy.exceptions import ReplicaReadOnly
+from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of, sign
+from apps.tenancy.nodes.replicas import heartbeat, read_marker, tenant_replica_place
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import (
     copy_database,
     database_path,
     open_connection_count,
@@ -29,10 +32,7 @@ from apps.tenancy.databases import (
     replica_path,
     replica_reads,
 )
-from apps.tenancy.exceptions import ReplicaReadOnly
-from apps.tenancy.memo import workspace_memo
-from apps.tenancy.models import Tenant
-from apps.tenancy.replicas import heartbeat, read_marker, tenant_replica_place
+from apps.tenancy.routing.memo import workspace_memo
 from tests.conftest import admin_email, host
 
 

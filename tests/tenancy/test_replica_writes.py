@@ -14,18 +14,18 @@ from django.utils.http import urlsafe_base64_encode
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import (
+from apps.tenancy.fleet.services import tenant_backup, tenant_restore
+from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.nodes.supervisor import report_positions
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import (
     copy_database,
     database_path,
     release_all,
     replica_path,
     replica_reads,
 )
-from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_backup, tenant_restore
-from apps.tenancy.supervisor import report_positions
 from tests.conftest import admin_email, host
 from tests.tenancy.test_replica_reads import Primary, signed
 from tests.tenancy.test_replica_reads import primary as primary

@@ -88,7 +88,7 @@ def test_a_replica_needs_another_known_node(make_tenant, nodes, node, message):
 
 
 def test_a_deleted_workspace_gets_no_replica(make_tenant, nodes):
-    from apps.tenancy.services import tenant_delete
+    from apps.tenancy.fleet.services import tenant_delete
 
     tenant_delete(tenant=make_tenant("acme"))
     with pytest.raises(CommandError, match="'acme' is deleted; it has no data to copy"):

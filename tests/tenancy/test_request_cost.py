@@ -21,17 +21,17 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.middleware import member_of
 from apps.accounts.models import User
 from apps.accounts.services import member_deactivate, member_set_role
-from apps.tenancy import catalogcache
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, tenant_alias
-from apps.tenancy.models import Tenant
-from apps.tenancy.services import (
+from apps.tenancy.fleet.services import (
     tenant_clone,
     tenant_delete,
     tenant_rename,
     tenant_resume,
     tenant_suspend,
 )
+from apps.tenancy.models import Tenant
+from apps.tenancy.routing import catalogcache
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, tenant_alias
 from tests.conftest import PASSWORD, admin_email, host
 
 NEW_PASSWORD = "another-Strong-pass-7"
@@ -121,7 +121,7 @@ def test_each_host_gets_its_own_workspace(acme, make_tenant, client):
 
 
 def test_a_lookup_inside_a_catalog_transaction_reads_the_catalog(acme):
-    from apps.tenancy.selectors import tenant_get_for_request
+    from apps.tenancy.fleet.selectors import tenant_get_for_request
 
     tenant_get_for_request(slug="acme")
     with pytest.raises(RuntimeError, match="rolled back"), transaction_on_catalog():
@@ -320,7 +320,7 @@ def test_the_fixed_statement_reads_a_member_as_the_orm_does(acme, make_member):
 
 def test_an_evicted_connection_is_closed_off_the_request_path(acme, make_tenant, settings):
     from apps.posts.models import Post
-    from apps.tenancy.databases import closed_evicted, open_connection_count, release_all
+    from apps.tenancy.routing.databases import closed_evicted, open_connection_count, release_all
 
     beta = make_tenant("beta")
     release_all()

@@ -6,10 +6,10 @@ from django.db import connections
 
 from apps.accounts.models import User
 from apps.posts.models import Post
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
 from apps.tenancy.exceptions import CrossTenantRelation, NoActiveTenant
-from apps.tenancy.router import TenantRouter
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
+from apps.tenancy.routing.router import TenantRouter
 from tests.conftest import admin_email
 
 

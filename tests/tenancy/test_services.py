@@ -5,14 +5,14 @@ import pytest
 from django.db import connections
 
 from apps.accounts.models import User
-from apps.tenancy import services
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
 from apps.tenancy.exceptions import InvalidSlug, SlugTaken, TenantDatabaseExists
+from apps.tenancy.fleet import services
+from apps.tenancy.fleet.selectors import tenant_pending_migrations
+from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_pending_migrations
-from apps.tenancy.services import tenant_create
-from apps.tenancy.work import current_connection
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
+from apps.tenancy.routing.work import current_connection
 from tests.conftest import PASSWORD
 
 

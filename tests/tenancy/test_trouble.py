@@ -18,10 +18,10 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, release_all
+from apps.tenancy.fleet.services import tenant_backup, tenant_restore
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_backup, tenant_restore
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, release_all
 from tests.conftest import PASSWORD, admin_email, host
 
 

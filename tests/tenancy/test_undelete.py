@@ -22,13 +22,13 @@ from apps.accounts.models import User
 from apps.onboarding.undelete import undelete_url
 from apps.posts.models import Post
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path
 from apps.tenancy.exceptions import InvalidTenantState, RestoreRefused, TenantDatabaseExists
+from apps.tenancy.fleet.services import tenant_delete, tenant_purge, tenant_undelete
+from apps.tenancy.fleet.trash import trash_dir
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_delete, tenant_purge, tenant_undelete
-from apps.tenancy.storage import media_dir
-from apps.tenancy.trash import trash_dir
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path
+from apps.tenancy.routing.storage import media_dir
 from tests.conftest import PASSWORD, admin_email, host
 from tests.crash.conftest import Quire
 
@@ -116,7 +116,7 @@ def test_refused_when_files_sit_under_the_slug(make_tenant):
 KILLED_UNDELETE = """
 import os, shutil, signal
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_undelete
+from apps.tenancy.fleet.services import tenant_undelete
 
 def killed(*args, **kwargs):  # the hook: the stored files are the last thing to move back
     os.kill(os.getpid(), signal.SIGKILL)
@@ -147,7 +147,7 @@ def test_an_undelete_killed_half_way_is_finished_by_recover(tmp_path: Path):
         assert list((quire.data / ".journal").glob("*.json"))
         assert (quire.data / "alpha.sqlite3").exists() and not stored.exists()
         recovered = quire.manage(
-            "shell", "-c", "from apps.tenancy.recovery import recover; print(recover())"
+            "shell", "-c", "from apps.tenancy.fleet.recovery import recover; print(recover())"
         )
         assert "undelete of alpha completed" in recovered.stdout
         assert quire.catalog("SELECT status, deleted_at FROM tenancy_tenant") == [("active", None)]

@@ -18,11 +18,11 @@ from apps.accounts.services import MemberError, member_set_role
 from apps.posts import services as post_services
 from apps.posts.models import Post, Tag
 from apps.posts.services import post_create
-from apps.tenancy import work
-from apps.tenancy.bookmarks import bookmark_of
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, open_connection_count, release_all
 from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import bookmark_of
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, open_connection_count, release_all
 from tests.conftest import PASSWORD, admin_email, host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_product_code_cannot_import_a_bare_transaction():
     )
     assert result.returncode == 1
     assert "TID251" in result.stdout
-    assert "apps.tenancy.work.atomic" in result.stdout
+    assert "apps.tenancy.routing.work.atomic" in result.stdout
 
 
 @pytest.mark.django_db

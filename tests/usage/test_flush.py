@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from apps.tenancy import metering
-from apps.tenancy.databases import database_files
 from apps.tenancy.models import UsageDay
+from apps.tenancy.routing.databases import database_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

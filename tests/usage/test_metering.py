@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import User
 from apps.posts.models import Post, Tag
 from apps.posts.services import post_create
-from apps.tenancy import metering, work
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import database_path, take_rows, tenant_alias
+from apps.tenancy import metering
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import database_path, take_rows, tenant_alias
 from tests.conftest import admin_email, host
 
 

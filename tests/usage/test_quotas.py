@@ -6,10 +6,11 @@ import pytest
 from django.test import Client
 
 from apps.posts.models import Post
-from apps.tenancy import metering, work
-from apps.tenancy.context import tenant_context
+from apps.tenancy import metering
 from apps.tenancy.metering import QuotaExceeded, check_quota, next_month_start
 from apps.tenancy.models import UsageDay
+from apps.tenancy.routing import work
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, admin_email, host
 
 

@@ -9,9 +9,9 @@ from django.core.cache import cache
 from django.test import Client
 
 from apps.accounts.models import Invitation, User
-from apps.tenancy.context import tenant_context
+from apps.tenancy.fleet.services import tenant_update_name
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_update_name
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import PASSWORD, admin_email, host
 
 NEW_PASSWORD = "another-Strong-pass-7"

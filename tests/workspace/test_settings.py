@@ -5,8 +5,8 @@ import pytest
 
 from apps.accounts.models import User
 from apps.posts.services import post_create
-from apps.tenancy.context import tenant_context
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.context import tenant_context
 from tests.conftest import admin_email, host
 
 

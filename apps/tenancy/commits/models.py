@@ -9,7 +9,7 @@ class CommitPosition(models.Model):
     """
 
     position = models.BigIntegerField(default=0)
-    # Grows by one with every in-place restore (apps.tenancy.bookmarks).
+    # Grows by one with every in-place restore (apps.tenancy.nodes.bookmarks).
     epoch = models.IntegerField(default=0)
 
     class Meta:

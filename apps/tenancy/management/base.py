@@ -8,10 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from apps.tenancy.doctor import Health, health_from_error, tenant_health
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.doctor import Health, health_from_error, tenant_health
+from apps.tenancy.fleet.selectors import tenant_get, tenant_list
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_get, tenant_list
 
 SERVED = [Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED]
 

@@ -7,11 +7,11 @@ from django.core.management.base import BaseCommand
 from apps.accounts.models import User
 from apps.accounts.services import member_set_name
 from apps.posts.services import comment_create, post_create
-from apps.tenancy.context import tenant_context
-from apps.tenancy.selectors import tenant_get
-from apps.tenancy.services import tenant_create
-from apps.tenancy.urls import tenant_url
-from apps.tenancy.work import atomic
+from apps.tenancy.fleet.selectors import tenant_get
+from apps.tenancy.fleet.services import tenant_create
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.urls import tenant_url
+from apps.tenancy.routing.work import atomic
 
 SLUG = "demo"
 EMAIL = "admin@demo.example"

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from apps.sqlapi.models import DatabaseToken
 from apps.sqlapi.selectors import database_path_url, database_url
 from apps.sqlapi.services import MAX_EXPIRY_DAYS, TokenError, token_create, token_revoke
-from apps.tenancy.selectors import tenant_get
+from apps.tenancy.fleet.selectors import tenant_get
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.tenancy.doctor import Health, tenant_health
+from apps.tenancy.fleet.doctor import Health, tenant_health
 from apps.tenancy.management.base import TenantCommand, served_tenants
 
 

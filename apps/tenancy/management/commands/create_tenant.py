@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_create
-from apps.tenancy.urls import tenant_url
+from apps.tenancy.routing.urls import tenant_url
 
 
 class Command(TenantCommand):

@@ -5,8 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
+from apps.tenancy.fleet.services import tenant_delete
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_delete
 
 
 class Command(TenantCommand):

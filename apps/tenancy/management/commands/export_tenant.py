@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.utils import timezone
 
+from apps.tenancy.fleet.services import tenant_backup, tenant_export_sql
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_backup, tenant_export_sql
-from apps.tenancy.storage import files_beside
+from apps.tenancy.routing.storage import files_beside
 
 
 class Command(TenantCommand):

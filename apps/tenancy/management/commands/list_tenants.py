@@ -10,21 +10,21 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from apps.tenancy.bookmarks import Bookmark
-from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.metering import QUOTA_NAMES, usage_summaries
-from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replication import replication_position
-from apps.tenancy.selectors import (
+from apps.tenancy.fleet.doctor import Health, file_health, health_from_error
+from apps.tenancy.fleet.selectors import (
     tenant_bookmark,
     tenant_database_size,
     tenant_last_activity,
     tenant_list,
     tenant_pending_count,
 )
-from apps.tenancy.supervisor import REPORT_EVERY_SECONDS
+from apps.tenancy.management.base import TenantCommand
+from apps.tenancy.metering import QUOTA_NAMES, usage_summaries
+from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.nodes.bookmarks import Bookmark
+from apps.tenancy.nodes.replication import replication_position
+from apps.tenancy.nodes.supervisor import REPORT_EVERY_SECONDS
 
 
 class Command(TenantCommand):

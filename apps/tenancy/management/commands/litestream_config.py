@@ -7,7 +7,7 @@ import yaml
 from django.core.management.base import CommandParser
 
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.replication import litestream_binary, litestream_config
+from apps.tenancy.nodes.replication import litestream_binary, litestream_config
 
 
 class Command(TenantCommand):

@@ -12,13 +12,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from apps.tenancy.databases import release_all
-from apps.tenancy.doctor import Health, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
-from apps.tenancy.fleet import TenantReport, migrate_tenants
+from apps.tenancy.fleet.doctor import Health, file_health, health_from_error
+from apps.tenancy.fleet.migrate_all import TenantReport, migrate_tenants
+from apps.tenancy.fleet.selectors import (
+    tenant_list,
+    tenant_pending_count,
+    tenant_pending_migrations,
+)
 from apps.tenancy.management.base import SERVED, served_tenants
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list, tenant_pending_count, tenant_pending_migrations
+from apps.tenancy.routing.databases import release_all
 
 
 class Command(BaseCommand):

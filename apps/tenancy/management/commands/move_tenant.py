@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from apps.tenancy.fleet.services import tenant_move
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_move
 
 
 class Command(TenantCommand):

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.proxy import nginx_config
+from apps.tenancy.nodes.proxy import nginx_config
 
 
 class Command(TenantCommand):

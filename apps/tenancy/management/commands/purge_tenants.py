@@ -4,8 +4,8 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.tenancy.fleet.services import tenant_purge
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_purge
 
 
 class Command(TenantCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.tenancy.supervisor import Supervisor
+from apps.tenancy.nodes.supervisor import Supervisor
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.replicas import replica_list, tenant_replica_place, tenant_replica_remove
+from apps.tenancy.nodes.replicas import replica_list, tenant_replica_place, tenant_replica_remove
 
 
 class Command(TenantCommand):

@@ -8,12 +8,12 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from apps.tenancy.doctor import health_from_error
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.doctor import health_from_error
+from apps.tenancy.fleet.selectors import tenant_list
+from apps.tenancy.fleet.services import tenant_adopt
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list
-from apps.tenancy.services import tenant_adopt
 
 
 class Command(TenantCommand):

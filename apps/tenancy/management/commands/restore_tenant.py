@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from apps.tenancy.fleet.services import RestoreResult, tenant_restore, tenant_restore_from_replica
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import RestoreResult, tenant_restore, tenant_restore_from_replica
 
 
 class Command(TenantCommand):

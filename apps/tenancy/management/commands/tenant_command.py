@@ -8,13 +8,13 @@ from django.core.management import call_command, get_commands, load_command_clas
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import release_all, tenant_alias
-from apps.tenancy.doctor import Health, health_from_error, tenant_opens
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.doctor import Health, health_from_error, tenant_opens
+from apps.tenancy.fleet.selectors import tenant_list
 from apps.tenancy.management.base import TenantCommand
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import release_all, tenant_alias
 
 
 class Command(TenantCommand):

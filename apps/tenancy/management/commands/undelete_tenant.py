@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from apps.tenancy.fleet.services import tenant_undelete
 from apps.tenancy.management.base import TenantCommand
-from apps.tenancy.services import tenant_undelete
 
 
 class Command(TenantCommand):

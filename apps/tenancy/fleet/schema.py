@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.migrations.loader import MigrationLoader
 
-from apps.tenancy.databases import connect
+from apps.tenancy.routing.databases import connect
 
 Node = tuple[str, str]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 
-from apps.tenancy.context import require_current_tenant
+from apps.tenancy.routing.context import require_current_tenant
 
 
 class TenantFileSystemStorage(FileSystemStorage):

@@ -14,12 +14,28 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
-from apps.tenancy import catalogcache
-from apps.tenancy.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
-from apps.tenancy.bookmarks import HEADER_NAME as BOOKMARK_HEADER
-from apps.tenancy.bookmarks import Bookmark, sign, verified
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import (
+from apps.tenancy.exceptions import (
+    ReplicaReadOnly,
+    TenantDatabaseDamaged,
+    TenantDatabaseMissing,
+)
+from apps.tenancy.fleet.recovery import recover
+from apps.tenancy.fleet.selectors import tenant_get, tenant_get_for_request
+from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
+from apps.tenancy.nodes.bookmarks import HEADER_NAME as BOOKMARK_HEADER
+from apps.tenancy.nodes.bookmarks import Bookmark, sign, verified
+from apps.tenancy.nodes.forwarding import HomeUnreachable, forward, was_forwarded
+from apps.tenancy.nodes.replicas import (
+    note_read,
+    replica_live,
+    replica_placed_here,
+    replica_reached,
+)
+from apps.tenancy.nodes.replication import fetch_from_replica
+from apps.tenancy.routing import catalogcache
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import (
     database_path,
     finish_request,
     forget_commit,
@@ -27,20 +43,9 @@ from apps.tenancy.databases import (
     refresh,
     replica_reads,
 )
-from apps.tenancy.errors import page_response, trouble_kind, trouble_response
-from apps.tenancy.exceptions import (
-    ReplicaReadOnly,
-    TenantDatabaseDamaged,
-    TenantDatabaseMissing,
-)
-from apps.tenancy.forwarding import HomeUnreachable, forward, was_forwarded
-from apps.tenancy.hosts import slug_from_host
-from apps.tenancy.models import Tenant
-from apps.tenancy.recovery import recover
-from apps.tenancy.replicas import note_read, replica_live, replica_placed_here, replica_reached
-from apps.tenancy.replication import fetch_from_replica
-from apps.tenancy.selectors import tenant_get, tenant_get_for_request
-from apps.tenancy.urls import public_url
+from apps.tenancy.routing.errors import page_response, trouble_kind, trouble_response
+from apps.tenancy.routing.hosts import slug_from_host
+from apps.tenancy.routing.urls import public_url
 
 logger = logging.getLogger(__name__)
 REPLICA_META = "quire.replica"

@@ -474,7 +474,7 @@ def move_database(source: Path, target: Path) -> None:
 
     The WAL is first folded into the file and truncated (when no reader holds it), so
     the main file alone carries the committed writes; a kill between the renames leaves
-    at worst an empty WAL behind. Callers journal the move (``apps.tenancy.journal``) so
+    at worst an empty WAL behind. Callers journal the move (``apps.tenancy.fleet.journal``) so
     that a killed one is completed: ``move_leftovers`` is that completion.
     """
     if any(path.exists() for path in (target, *companions(target))):

@@ -11,10 +11,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from apps.tenancy.databases import connect, database_path
-from apps.tenancy.errors import PRIMARY_CODE_MASK, cause_chain
 from apps.tenancy.exceptions import TenantDatabaseMissing
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing.databases import connect, database_path
+from apps.tenancy.routing.errors import PRIMARY_CODE_MASK, cause_chain
 
 OK = "ok"
 DAMAGED = "damaged"  # SQLite reads the file and finds it malformed, or it is no database

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.core.signing import BadSignature, Signer
 
-from apps.tenancy.databases import connect
+from apps.tenancy.routing.databases import connect
 
 COOKIE_NAME = "quire_bookmark"
 HEADER_NAME = "X-Quire-Bookmark"

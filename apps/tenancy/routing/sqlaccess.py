@@ -16,8 +16,9 @@ import sqlite3
 
 from django.conf import settings
 
-from apps.tenancy.bookmarks import READ_SQL
-from apps.tenancy.databases import (
+from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import READ_SQL
+from apps.tenancy.routing.databases import (
     ADVANCE_SQL,
     ADVANCE_SQL_NO_EPOCH,
     POSITION_TABLE,
@@ -25,8 +26,7 @@ from apps.tenancy.databases import (
     require_database_file,
     sqlite_uri,
 )
-from apps.tenancy.hosts import slug_from_host
-from apps.tenancy.models import Tenant
+from apps.tenancy.routing.hosts import slug_from_host
 
 
 def sql_connection(tenant: Tenant, *, read_only: bool) -> sqlite3.Connection:

@@ -29,10 +29,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.transaction import Atomic
 
-from apps.tenancy.bookmarks import READ_SQL
-from apps.tenancy.context import require_current_tenant
-from apps.tenancy.databases import bind, reading_replica
 from apps.tenancy.exceptions import ReplicaReadOnly
+from apps.tenancy.nodes.bookmarks import READ_SQL
+from apps.tenancy.routing.context import require_current_tenant
+from apps.tenancy.routing.databases import bind, reading_replica
 
 
 class atomic(ContextDecorator):

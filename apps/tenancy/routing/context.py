@@ -11,8 +11,8 @@ from contextlib import ContextDecorator
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
-from apps.tenancy.databases import refresh
 from apps.tenancy.exceptions import NoActiveTenant
+from apps.tenancy.routing.databases import refresh
 
 if TYPE_CHECKING:
     from apps.tenancy.models import Tenant

@@ -6,7 +6,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apps.tenancy.databases import (
+from apps.tenancy.routing.databases import (
     checkpoint,
     data_dir,
     database_files,
@@ -14,7 +14,7 @@ from apps.tenancy.databases import (
     release,
     replication_state_dir,
 )
-from apps.tenancy.storage import media_dir
+from apps.tenancy.routing.storage import media_dir
 
 STORED_FILES_DIR_NAME = "files"  # a trash folder's copy of the tenant's stored files
 

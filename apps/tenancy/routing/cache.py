@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.tenancy.context import get_current_tenant
+from apps.tenancy.routing.context import get_current_tenant
 
 PUBLIC = "-public-"
 

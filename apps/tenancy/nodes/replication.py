@@ -25,9 +25,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from apps.tenancy.bookmarks import start_new_epoch
-from apps.tenancy.databases import companions, data_dir, integrity_errors, place
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.nodes.bookmarks import start_new_epoch
+from apps.tenancy.routing.databases import companions, data_dir, integrity_errors, place
 
 REPLICA_TYPES = ("file", "s3")
 DATABASE_PATTERN = "*.sqlite3"

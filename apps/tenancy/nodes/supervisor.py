@@ -37,11 +37,11 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from apps.tenancy.bookmarks import Bookmark
-from apps.tenancy.databases import companions, replica_path
 from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.replicas import READ_SUFFIX, heartbeat, replica_bookmark
-from apps.tenancy.replication import litestream_binary, litestream_env, replica_url
+from apps.tenancy.nodes.bookmarks import Bookmark
+from apps.tenancy.nodes.replicas import READ_SUFFIX, heartbeat, replica_bookmark
+from apps.tenancy.nodes.replication import litestream_binary, litestream_env, replica_url
+from apps.tenancy.routing.databases import companions, replica_path
 
 logger = logging.getLogger(__name__)
 FOLLOWED_STATUSES = (

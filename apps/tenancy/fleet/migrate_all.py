@@ -18,11 +18,11 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from apps.tenancy.databases import release_all
-from apps.tenancy.doctor import OK, file_health, health_from_error
 from apps.tenancy.exceptions import ApplicationError
+from apps.tenancy.fleet.doctor import OK, file_health, health_from_error
+from apps.tenancy.fleet.services import tenant_migrate
 from apps.tenancy.models import Tenant
-from apps.tenancy.services import tenant_migrate
+from apps.tenancy.routing.databases import release_all
 
 CHUNK_SIZE = 20
 CHUNKS_PER_WORKER = 25  # a worker is replaced after 500 tenants

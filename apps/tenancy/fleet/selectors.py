@@ -14,15 +14,16 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.tenancy import catalogcache, schema
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.databases import (
+from apps.tenancy.fleet import schema
+from apps.tenancy.models import Tenant
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.routing import catalogcache
+from apps.tenancy.routing.databases import (
     database_files,
     database_path,
     require_database_file,
     tenant_alias,
 )
-from apps.tenancy.models import Tenant
 
 
 def tenant_get(*, slug: str) -> Tenant | None:
@@ -39,7 +40,7 @@ def tenant_get(*, slug: str) -> Tenant | None:
 def tenant_get_for_request(*, slug: str) -> Tenant | None:
     """Return the tenant with this slug as ``tenant_get``, from the process's kept rows.
 
-    Rows are kept until the catalog changes (``apps.tenancy.catalogcache``); each call
+    Rows are kept until the catalog changes (``apps.tenancy.routing.catalogcache``); each call
     returns a new instance.
     """
     row = catalogcache.cached_row(slug, _lookup_row)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.tenancy import schema
-from apps.tenancy.databases import data_dir
-from apps.tenancy.migrator import migrate_file
+from apps.tenancy.fleet import schema
+from apps.tenancy.fleet.migrator import migrate_file
+from apps.tenancy.routing.databases import data_dir
 
 TEMPLATE_DIR_NAME = ".templates"
 

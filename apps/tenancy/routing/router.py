@@ -12,9 +12,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 from django.dispatch import receiver
 
-from apps.tenancy.context import get_current_tenant
-from apps.tenancy.databases import is_tenant_alias, tenant_alias
 from apps.tenancy.exceptions import CrossTenantRelation, NoActiveTenant
+from apps.tenancy.routing.context import get_current_tenant
+from apps.tenancy.routing.databases import is_tenant_alias, tenant_alias
 
 
 @cache
@@ -73,7 +73,7 @@ class TenantRouter:
                 return DEFAULT_DB_ALIAS
             raise NoActiveTenant(
                 f"{model._meta.label} lives in tenant databases and no tenant is active. "
-                "Activate one with apps.tenancy.context.tenant_context(tenant)."
+                "Activate one with apps.tenancy.routing.context.tenant_context(tenant)."
             )
         alias = tenant_alias(tenant.slug, max_bytes=tenant.max_db_bytes)
         self._check_instance(hints.get("instance"), alias)

@@ -29,8 +29,9 @@ from pathlib import Path
 from django.db import IntegrityError
 from django.utils import timezone
 
-from apps.tenancy import journal, trash
-from apps.tenancy.databases import (
+from apps.tenancy.fleet import journal, trash
+from apps.tenancy.models import Tenant
+from apps.tenancy.routing.databases import (
     abandoned_scratch_files,
     companions,
     data_dir,
@@ -40,8 +41,7 @@ from apps.tenancy.databases import (
     release,
     replication_state_dir,
 )
-from apps.tenancy.models import Tenant
-from apps.tenancy.storage import media_dir
+from apps.tenancy.routing.storage import media_dir
 
 
 def recover(*, tenant_id: int | None = None) -> list[str]:

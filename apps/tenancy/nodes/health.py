@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
-from apps.tenancy.databases import data_dir
+from apps.tenancy.routing.databases import data_dir
 
 
 class HealthCheckMiddleware:

@@ -9,7 +9,7 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import post_migrate
 
-from apps.tenancy.databases import ALIAS_PREFIX, open_alias, release_alias
+from apps.tenancy.routing.databases import ALIAS_PREFIX, open_alias, release_alias
 
 
 def migrate_database(alias: str) -> list[str]:

@@ -31,8 +31,8 @@ from typing import Any, cast
 
 from django.db import connections
 
-from apps.tenancy.context import get_current_tenant
-from apps.tenancy.databases import TenantDatabaseWrapper, reading_replica, tenant_alias
+from apps.tenancy.routing.context import get_current_tenant
+from apps.tenancy.routing.databases import TenantDatabaseWrapper, reading_replica, tenant_alias
 
 MAX_ENTRIES = 512  # per connection; a workspace's signed-in sessions seen by one thread
 REPLICA_POSITIONS = 3  # per workspace: the replica's states requests may still be reading

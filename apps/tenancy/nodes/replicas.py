@@ -23,8 +23,10 @@ from typing import cast
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections
 
-from apps.tenancy.bookmarks import Bookmark, bookmark_of
-from apps.tenancy.databases import (
+from apps.tenancy.exceptions import InvalidTenantState, TenantDatabaseDamaged
+from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
+from apps.tenancy.routing.databases import (
     TenantDatabaseWrapper,
     release_alias,
     replica_alias,
@@ -32,8 +34,6 @@ from apps.tenancy.databases import (
     replica_reads,
     tenant_alias,
 )
-from apps.tenancy.exceptions import InvalidTenantState, TenantDatabaseDamaged
-from apps.tenancy.models import ReplicaPlacement, Tenant
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.02

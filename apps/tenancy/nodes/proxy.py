@@ -34,7 +34,7 @@ def nginx_config(*, listen: str) -> str:
     The apex (sign-ups) goes to the node with the fewest tenants: new tenants are homed
     where they are provisioned, so this is the placement policy. A node that receives a
     request for a workspace homed elsewhere forwards it there itself (see
-    ``apps.tenancy.forwarding``), so a map one move behind still reaches the right node.
+    ``apps.tenancy.nodes.forwarding``), so a map one move behind still reaches the right node.
     """
     nodes = settings.QUIRE_NODES
     if not nodes:

@@ -11,7 +11,7 @@ a catalog transaction reads the catalog itself.
 With a shared catalog server (PostgreSQL, several nodes) nothing tells a process that a
 row changed, so rows are kept ``TENANT_CATALOG_CACHE_SECONDS`` at most (0, the default,
 keeps none): a change takes effect within that time. Callers trust a kept row only when
-it says "serve here" (``apps.tenancy.middleware``), and read the catalog again otherwise.
+it says "serve here" (``apps.tenancy.routing.middleware``), and read the catalog again otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from apps.tenancy.databases import sqlite_uri
+from apps.tenancy.routing.databases import sqlite_uri
 
 Row = tuple[Any, ...] | None
 _lock = threading.Lock()

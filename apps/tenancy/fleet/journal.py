@@ -4,7 +4,7 @@ A rename, an in-place restore or a delete changes the catalog and moves several 
 steps a kill -9 can split. The operation is written to ``TENANTS_DATA_DIR/.journal/``
 (one file per tenant, synced to disk) before its first step, and the process doing it
 holds an exclusive ``flock`` on that file until it is done. The kernel drops the lock
-when the process dies, so an entry nobody holds is abandoned: ``apps.tenancy.recovery``
+when the process dies, so an entry nobody holds is abandoned: ``apps.tenancy.fleet.recovery``
 claims it (the lock again, so two recoveries never race) and completes or undoes it.
 """
 
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from apps.tenancy.databases import data_dir, scratch_path
+from apps.tenancy.routing.databases import data_dir, scratch_path
 
 JOURNAL_DIR_NAME = ".journal"
 

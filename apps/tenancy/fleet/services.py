@@ -15,10 +15,25 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
-from apps.tenancy import journal, schema, trash
-from apps.tenancy.bookmarks import start_new_epoch
-from apps.tenancy.context import tenant_context
-from apps.tenancy.databases import (
+from apps.tenancy.exceptions import (
+    InvalidTenantState,
+    MigrationFailed,
+    RestoreRefused,
+    SlugTaken,
+    TenantDatabaseExists,
+)
+from apps.tenancy.fleet import journal, schema, trash
+from apps.tenancy.fleet.doctor import tenant_health
+from apps.tenancy.fleet.dump import iter_dump
+from apps.tenancy.fleet.migrator import migrate_database, migrate_file
+from apps.tenancy.fleet.recovery import clear_orphans, finish, recover
+from apps.tenancy.fleet.slugs import validate_slug
+from apps.tenancy.fleet.template import template_path
+from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.nodes.bookmarks import start_new_epoch
+from apps.tenancy.nodes.replication import ReplicationFailed, replica_restore, sync_now
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import (
     companions,
     connect,
     copy_database,
@@ -36,23 +51,8 @@ from apps.tenancy.databases import (
     snapshot,
     tenant_alias,
 )
-from apps.tenancy.doctor import tenant_health
-from apps.tenancy.dump import iter_dump
-from apps.tenancy.exceptions import (
-    InvalidTenantState,
-    MigrationFailed,
-    RestoreRefused,
-    SlugTaken,
-    TenantDatabaseExists,
-)
-from apps.tenancy.migrator import migrate_database, migrate_file
-from apps.tenancy.models import ReplicaPlacement, Tenant
-from apps.tenancy.recovery import clear_orphans, finish, recover
-from apps.tenancy.replication import ReplicationFailed, replica_restore, sync_now
-from apps.tenancy.slugs import validate_slug
-from apps.tenancy.storage import copy_stored_files, files_beside, replace_stored_files
-from apps.tenancy.template import template_path
-from apps.tenancy.work import atomic
+from apps.tenancy.routing.storage import copy_stored_files, files_beside, replace_stored_files
+from apps.tenancy.routing.work import atomic
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 Status = Tenant.Status

@@ -1,0 +1,6 @@
+"""Nodes and replicas: where each workspace lives and how its file reaches other nodes.
+
+``replication`` (Litestream configuration, restores, positions), ``replicas`` (placements),
+``supervisor`` (this node's followers), ``bookmarks`` (read-your-writes), ``forwarding`` and
+``proxy`` (requests for another node), ``health`` (probes).
+"""
