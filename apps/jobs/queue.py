@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 
 from django.conf import settings
@@ -72,12 +73,33 @@ def job_enqueue(job: Task[Any, Any], /, **kwargs: Any) -> None:
     commit (a rollback queues nothing), never inside the workspace's transaction: the
     queue is in the catalog, another database. Outside one, it is queued at once.
     """
+    _enqueue_after_commit(job, kwargs, run_after=None)
+
+
+def job_enqueue_at(job: Task[Any, Any], when: datetime, /, **kwargs: Any) -> None:
+    """Queue a workspace job to run at ``when``, once the current unit of work commits.
+
+    A job backend that cannot defer (the test settings' immediate backend would run it
+    now) queues nothing, and says so in the log.
+    """
+    if not job.get_backend().supports_defer:
+        logger.info("Not queueing %s for %s: this job backend cannot defer.", job.name, when)
+        return
+    _enqueue_after_commit(job, kwargs, run_after=when)
+
+
+def _enqueue_after_commit(
+    job: Task[Any, Any], kwargs: dict[str, Any], *, run_after: datetime | None
+) -> None:
     if not getattr(job.func, WORKSPACE_JOB, False):
         raise TypeError(f"{job.module_path} is not a @workspace_task.")
     json.dumps(kwargs)  # a value JSON cannot carry fails here, in the caller
     tenant = require_current_tenant()
-    workspace, queue = workspace_ref(tenant), job_queue_name(tenant)
-    on_commit(lambda: job.using(queue_name=queue).enqueue(workspace, **kwargs))
+    options: dict[str, Any] = {"queue_name": job_queue_name(tenant)}
+    if run_after is not None:
+        options["run_after"] = run_after
+    workspace = workspace_ref(tenant)
+    on_commit(lambda: job.using(**options).enqueue(workspace, **kwargs))
 
 
 def workspace_ref(tenant: Tenant) -> WorkspaceRef:

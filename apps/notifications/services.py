@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.jobs.queue import job_enqueue
+from apps.jobs.queue import job_enqueue, job_enqueue_at
 from apps.notifications import tasks
 from apps.notifications.mail import Notice
 from apps.notifications.mentions import mentioned_ids
@@ -150,7 +150,7 @@ def digest_schedule_ensure() -> None:
         return
     due = digest_due_after(now)
     DigestSchedule.objects.update_or_create(pk=1, defaults={"next_due": due})
-    tasks.queue_at(tasks.digest_run, due, due=due.isoformat())
+    job_enqueue_at(tasks.digest_run, due, due=due.isoformat())
 
 
 @atomic()
@@ -160,7 +160,7 @@ def digest_run(*, due: datetime) -> list[Notice]:
     following = digest_due_after(max(due, timezone.now()))
     if claimed.update(next_due=following) != 1:
         return []  # a duplicate, or a run replaced by a newer chain
-    tasks.queue_at(tasks.digest_run, following, due=following.isoformat())
+    job_enqueue_at(tasks.digest_run, following, due=following.isoformat())
     notices = []
     for member in User.objects.filter(is_active=True, notify_posts=User.PostMail.DAILY):
         notice = digest_notice(member=member, until=due)

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
 from django.utils.dateparse import parse_datetime
-from django_tasks.base import Task
 
-from apps.jobs.queue import job_enqueue, job_queue_name, workspace_ref, workspace_task
-from apps.tenancy.routing.context import require_current_tenant
-from apps.tenancy.routing.work import atomic, on_commit
+from apps.jobs.queue import job_enqueue, workspace_task
+from apps.tenancy.routing.work import atomic
 
 logger = logging.getLogger(__name__)
-
-
-def queue_at(job: Task[Any, Any], when: datetime, /, **kwargs: Any) -> None:
-    """Queue a job to run at a given time, once the current unit of work commits."""
-    tenant = require_current_tenant()
-    if not job.get_backend().supports_defer:
-        # The test settings' immediate backend runs jobs at once; a deferred job would run
-        # now, so the digest chain is left to the tests that use the database queue.
-        logger.info("Not queueing %s for %s: this job backend cannot defer.", job.name, when)
-        return
-    ref, name = workspace_ref(tenant), job_queue_name(tenant)
-    on_commit(lambda: job.using(queue_name=name, run_after=when).enqueue(ref, **kwargs))
 
 
 @workspace_task

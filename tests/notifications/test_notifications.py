@@ -323,9 +323,10 @@ def test_the_job_worker_sends_a_due_digest_and_queues_the_next(acme, settings, t
         post = post_create(author=boss(acme), title="Roadmap", body="The plan.")
         Post.objects.filter(pk=post.pk).update(created_at=due - timedelta(hours=1))
         DigestSchedule.objects.update_or_create(pk=1, defaults={"next_due": due})
-        from apps.notifications.tasks import digest_run, queue_at
+        from apps.jobs.queue import job_enqueue_at
+        from apps.notifications.tasks import digest_run
 
-        queue_at(digest_run, due, due=due.isoformat())
+        job_enqueue_at(digest_run, due, due=due.isoformat())
     mail.outbox.clear()
     call_command("run_jobs", "--batch", "--interval", "0")
     assert [m.subject for m in sent_to("reader@acme.example")] == [
