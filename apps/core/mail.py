@@ -13,19 +13,40 @@ from apps.core.validators import one_line
 from apps.jobs.queue import job_enqueue, workspace_task
 
 
-def mail_enqueue(*, subject: str, body: str, to: list[str], html_body: str = "") -> None:
+def mail_enqueue(
+    *,
+    subject: str,
+    body: str,
+    to: list[str],
+    html_body: str = "",
+    headers: dict[str, str] | None = None,
+) -> None:
     """Queue an e-mail from the current workspace; the worker sends it after the commit.
 
     No page waits for the mail server. A failed send is retried with backoff, then
     shows in ``failed_jobs`` for operators.
     """
-    job_enqueue(email_send, subject=one_line(subject), body=body, to=to, html_body=html_body)
+    job_enqueue(
+        email_send,
+        subject=one_line(subject),
+        body=body,
+        to=to,
+        html_body=html_body,
+        headers=headers or {},
+    )
 
 
 @workspace_task
-def email_send(*, subject: str, body: str, to: list[str], html_body: str = "") -> None:
+def email_send(
+    *,
+    subject: str,
+    body: str,
+    to: list[str],
+    html_body: str = "",
+    headers: dict[str, str] | None = None,
+) -> None:
     """Send one queued e-mail; an error fails this attempt (the worker retries)."""
-    message = EmailMultiAlternatives(subject=subject, body=body, to=to)
+    message = EmailMultiAlternatives(subject=subject, body=body, to=to, headers=headers)
     if html_body:
         message.attach_alternative(html_body, "text/html")
     message.send()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.mail import EmailMultiAlternatives
 from django.utils.dateparse import parse_datetime
 
-from apps.jobs.queue import job_enqueue, workspace_task
+from apps.core.mail import mail_enqueue
+from apps.jobs.queue import workspace_task
 from apps.tenancy.routing.work import atomic
 
 logger = logging.getLogger(__name__)
@@ -52,16 +52,6 @@ def digest_run(*, due: str) -> int:
         return notices_queue(services.digest_run(due=moment))
 
 
-@workspace_task
-def notification_send(
-    *, subject: str, body: str, html_body: str, to: list[str], headers: dict[str, str]
-) -> None:
-    """Send one notification e-mail; an error fails this attempt (the worker retries)."""
-    message = EmailMultiAlternatives(subject=subject, body=body, to=to, headers=headers)
-    message.attach_alternative(html_body, "text/html")
-    message.send()
-
-
 def notices_queue(notices: list[Any]) -> int:
     """Queue one sending job per notice not sent before; return how many were queued.
 
@@ -78,8 +68,7 @@ def notices_queue(notices: list[Any]) -> int:
         Delivery.objects.bulk_create([Delivery(key=key) for key in fresh])
         for notice in fresh.values():
             message = notice_message(notice)
-            job_enqueue(
-                notification_send,
+            mail_enqueue(
                 subject=message.subject,
                 body=message.body,
                 html_body=message.html_body,
