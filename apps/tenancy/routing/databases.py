@@ -37,6 +37,7 @@ from apps.tenancy.exceptions import (
     TenantDatabaseExists,
     TenantDatabaseMissing,
 )
+from apps.tenancy.nodes import replicapool
 
 ALIAS_PREFIX = "tenant:"
 COMPANION_SUFFIXES = ("-wal", "-shm")
@@ -120,6 +121,8 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.execute_wrappers.append(self._around_query)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if self.read_only and (kept := replicapool.take(self.tenant_path)) is not None:
+            return self._resume(kept)
         if self.served:
             _refuse_empty(self.tenant_path)
         connection = super().get_new_connection(conn_params)
@@ -135,6 +138,31 @@ class TenantDatabaseWrapper(DatabaseWrapper):
             connection.close()
             raise
         return connection
+
+    def _resume(self, kept: replicapool.Kept) -> sqlite3.Connection:
+        """Take over a replica connection kept since an earlier request (``replicapool``)."""
+        self.opened_inode, self.advance_sql = kept.inode, kept.advance_sql
+        self.changes_taken = self.changes_counted = kept.raw.total_changes
+        self.position_changes = 0
+        kept.raw.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
+        return kept.raw
+
+    def park(self, link: Path) -> None:
+        """Hand this replica connection to ``replicapool`` for a later read, if it may be kept."""
+        raw = self.connection
+        busy = any(not cursor.finished for cursor in self.open_cursors)
+        if raw is None or busy or self.in_atomic_block:
+            return
+        kept = replicapool.keep(
+            raw,
+            path=self.tenant_path,
+            link=link,
+            inode=self.opened_inode,
+            advance_sql=self.advance_sql,
+        )
+        if kept:
+            raw.set_progress_handler(None, 0)
+            self.connection = None
 
     def init_connection_state(self) -> None:
         super().init_connection_state()
@@ -561,7 +589,8 @@ def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
     ``replica_reads(slug)`` it is the read-only connection to this node's replica.
     """
     if _replica_reads.get() == slug:
-        return open_alias(replica_alias(slug), lambda: replica_path(slug), read_only=True)
+        generation = lambda: replicapool.published(replica_path(slug))  # noqa: E731
+        return open_alias(replica_alias(slug), generation, read_only=True)
     return open_alias(ALIAS_PREFIX + slug, lambda: database_path(slug), max_bytes=max_bytes)
 
 
@@ -579,8 +608,9 @@ def replica_alias(slug: str) -> str:
 def replica_reads(slug: str) -> Iterator[None]:
     """Read this tenant from the local replica inside the block.
 
-    ``finish_request`` closes the replica's connection: it lives for one request only,
-    because the process that keeps the replica current needs the file between reads.
+    ``finish_request`` ends the replica connection's read transaction, so that the
+    follower can apply changes between reads, and keeps it for a later read
+    (``park_replica``).
     """
     token = _replica_reads.set(slug)
     try:
@@ -718,9 +748,9 @@ def finish_request(slug: str) -> tuple[int, int] | None:
     """Keep the tenant's connection for the next request unless it is unusable.
 
     Return (epoch, position) of the last write the request committed, if it wrote. A
-    replica's connection is closed.
+    replica's connection is parked (``park_replica``).
     """
-    release_alias(replica_alias(slug))
+    park_replica(slug)
     alias = ALIAS_PREFIX + slug
     if alias not in _opened_aliases():
         return None
@@ -728,6 +758,14 @@ def finish_request(slug: str) -> tuple[int, int] | None:
     wrapper.count_autocommit_writes()
     wrapper.close_if_unusable_or_obsolete()
     return wrapper.take_commit()
+
+
+def park_replica(slug: str) -> None:
+    """End this thread's read of a tenant's replica; keep its connection if it may be kept."""
+    alias = replica_alias(slug)
+    if alias in _opened_aliases():
+        cast(TenantDatabaseWrapper, connections[alias]).park(replica_path(slug))
+        release_alias(alias)
 
 
 def take_rows(slug: str) -> tuple[int, int]:
