@@ -28,8 +28,7 @@ from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.routing.databases import (
     TenantDatabaseWrapper,
-    release_alias,
-    replica_alias,
+    park_replica,
     replica_path,
     replica_reads,
     tenant_alias,
@@ -143,16 +142,16 @@ def replica_reached(*, slug: str, wanted: Bookmark | None) -> bool:
     primary serves the read. It is read even without a bookmark: damage found later,
     outside the view (a session loaded by middleware), could no longer be handed to the
     primary. The position is read on the request's own replica connection, in the read
-    transaction the request then reads in (one connection a request; ``finish_request``
-    closes it): what was checked is what is served. A look that falls short closes it,
-    so that the next look sees the replica's newer state.
+    transaction the request then reads in (one read transaction a request;
+    ``finish_request`` ends it): what was checked is what is served. A look that falls
+    short ends it, so that the next look sees the replica's newer state.
     """
     deadline = time.monotonic() + settings.QUIRE_REPLICA_WAIT_MS / 1000
     while True:
         reached = _request_bookmark(slug)
         if reached is not None and (wanted is None or reached >= wanted):
             return True
-        release_alias(replica_alias(slug))
+        park_replica(slug)
         if time.monotonic() >= deadline or not replica_live(slug=slug):
             return False
         time.sleep(POLL_SECONDS)

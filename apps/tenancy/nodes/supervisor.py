@@ -3,8 +3,10 @@
 A follower is ``litestream restore -f``: it restores the workspace's replica into a
 *generation* file (``.replicas/<slug>.<generation>.sqlite3``) and then applies every new
 change as the primary ships it. Once the first restore is complete (Litestream writes
-``<file>-txid``), the generation is published: ``.replicas/<slug>.sqlite3``, the path the
-app reads, becomes a symlink to it (swapped atomically).
+``<file>-txid``), the generation is switched to a rollback journal (so that the app's idle
+read connections hold no lock the follower waits for: see ``replicapool``) and published:
+``.replicas/<slug>.sqlite3``, the path the app reads, becomes a symlink to it (swapped
+atomically).
 
 A follower costs a process, about 34 MB and a steady stream of object store requests, so
 a node follows only the workspaces placed on it that are being read: read here (the
@@ -27,6 +29,7 @@ import ctypes
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -41,7 +44,7 @@ from apps.tenancy.models import ReplicaPlacement, Tenant
 from apps.tenancy.nodes.bookmarks import Bookmark
 from apps.tenancy.nodes.replicas import READ_SUFFIX, heartbeat, replica_bookmark
 from apps.tenancy.nodes.replication import litestream_binary, litestream_env, replica_url
-from apps.tenancy.routing.databases import companions, replica_path
+from apps.tenancy.routing.databases import companions, connect, replica_path
 
 logger = logging.getLogger(__name__)
 FOLLOWED_STATUSES = (
@@ -234,7 +237,13 @@ def start_follower(slug: str) -> Follower:
 
 
 def publish(follower: Follower) -> None:
-    """Point the workspace's replica path at a ready generation; drop older ones."""
+    """Point the workspace's replica path at a ready generation; drop older ones.
+
+    The generation is first switched to a rollback journal (``rollback_journal``); one
+    that cannot be switched yet is published at a later pass.
+    """
+    if not rollback_journal(follower.generation):
+        return
     link = replica_path(follower.slug)
     draft = link.with_name(f".{link.name}.{os.getpid()}.link")
     draft.unlink(missing_ok=True)
@@ -245,6 +254,27 @@ def publish(follower: Follower) -> None:
         if older != follower.generation:
             remove_generation(older)
     logger.info("Published %s for %s", follower.generation.name, follower.slug)
+
+
+def rollback_journal(generation: Path) -> bool:
+    """Switch a restored generation from WAL to a rollback journal; return True once done.
+
+    Litestream restores the primary's header, which says WAL, and a connection to a WAL
+    file holds a shared lock for as long as it is open, so the follower could apply
+    nothing while the app keeps read connections open between requests. With a rollback
+    journal, an idle connection holds no lock. The follower writes every page 1 it
+    applies with a rollback journal header, so the switch lasts for the file's life.
+    """
+    try:
+        connection = connect(generation)
+        try:
+            mode = connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        logger.warning("Could not switch %s to a rollback journal yet: %s", generation.name, exc)
+        return False
+    return str(mode).lower() == "delete"
 
 
 def report_positions(
