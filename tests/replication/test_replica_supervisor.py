@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from apps.posts.models import Post
 from apps.tenancy.models import ReplicaPlacement, Tenant
+from apps.tenancy.nodes import replicapool
 from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of
 from apps.tenancy.nodes.replicas import (
     note_read,
@@ -20,7 +23,14 @@ from apps.tenancy.nodes.replicas import (
     tenant_replica_remove,
 )
 from apps.tenancy.nodes.supervisor import Supervisor, generations
-from apps.tenancy.routing.databases import database_path, release_all, replica_path
+from apps.tenancy.routing.context import tenant_context
+from apps.tenancy.routing.databases import (
+    database_path,
+    park_replica,
+    release_all,
+    replica_path,
+    replica_reads,
+)
 from tests.replication.test_replication import write_posts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,3 +141,41 @@ def test_a_placed_replica_follows_the_primary_and_is_dropped_when_removed(
             assert generations("acme") == []
     finally:
         supervisor.stop_all()
+
+
+def replica_posts(tenant: Tenant) -> int:
+    """Count the posts on this node's replica, on a kept connection as a request would."""
+    with tenant_context(tenant), replica_reads(tenant.slug):
+        count = Post.objects.count()
+    park_replica(tenant.slug)
+    return count
+
+
+def test_kept_read_connections_neither_stall_the_follower_nor_read_stale_pages(
+    make_tenant, litestream, tight, settings, tmp_path
+):
+    tenant = make_tenant("acme")
+    write_posts(tenant, 2, "first")
+    release_all()
+    primary = bookmark_of(database_path("acme"))
+    supervisor = Supervisor()
+    try:
+        with on_node(settings, "node-2", tmp_path / "node-2"):
+            tenant_replica_place(tenant=tenant, node="node-2")
+            run_until(supervisor, reached("acme", primary), "the first replica")
+            replica = sqlite3.connect(f"file:{replica_path('acme')}?mode=ro", uri=True)
+            assert replica.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+            replica.close()
+            assert replica_posts(tenant) == 2
+            assert replicapool.kept_count() == 1
+        for round_ in range(5):
+            write_posts(tenant, 1, f"round-{round_}")  # on the primary
+            release_all()
+            mark = bookmark_of(database_path("acme"))
+            with on_node(settings, "node-2", tmp_path / "node-2"):
+                run_until(supervisor, reached("acme", mark), "the follower, past a kept reader")
+                assert replica_posts(tenant) == 3 + round_
+                assert replicapool.kept_count() == 1
+    finally:
+        supervisor.stop_all()
+        replicapool.close_all()
