@@ -27,7 +27,7 @@ THROTTLED = "quire.sign_in_throttled"  # request.META flag: answer this request 
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
 
 
-def _hit(name: str, window: int) -> int:
+def window_hit(name: str, window: int) -> int:
     """Count one event under this name in the current window; return the window's total."""
     key = _window_key(name, window)
     if cache.add(key, 1, timeout=window):
@@ -71,8 +71,8 @@ class SignInAttempt:
     def failed(self) -> None:
         """Count a wrong password against the address and the account."""
         window = settings.QUIRE_LOGIN_WINDOW_SECONDS
-        _hit(f"sign-in:address:{self.address}", window)
-        _hit(f"sign-in:account:{self.account}", window)
+        window_hit(f"sign-in:address:{self.address}", window)
+        window_hit(f"sign-in:account:{self.account}", window)
 
     def succeeded(self) -> None:
         """Remember the address, so an attack on the account does not keep its owner out."""
@@ -164,8 +164,8 @@ def _paused(request: HttpRequest, template: str, window: int) -> HttpResponse:
 def mail_allowed(*, request: HttpRequest, recipient: str, purpose: str) -> bool:
     """Count an e-mail about to be sent; return False past the QUIRE_MAIL_* limits."""
     window = settings.QUIRE_MAIL_WINDOW_SECONDS
-    from_address = _hit(f"mail:{purpose}:address:{client_address(request)}", window)
-    to_recipient = _hit(f"mail:{purpose}:recipient:{_digest(recipient)}", window)
+    from_address = window_hit(f"mail:{purpose}:address:{client_address(request)}", window)
+    to_recipient = window_hit(f"mail:{purpose}:recipient:{_digest(recipient)}", window)
     return (
         from_address <= settings.QUIRE_MAIL_PER_ADDRESS
         and to_recipient <= settings.QUIRE_MAIL_PER_RECIPIENT

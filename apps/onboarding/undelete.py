@@ -9,12 +9,10 @@ to its sign-in page.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django_tasks import task
 
+from apps.accounts.ratelimit import window_hit
 from apps.core.clientaddress import client_address
 from apps.core.validators import one_line
 from apps.tenancy.exceptions import ApplicationError
@@ -69,14 +68,9 @@ def _allowed(request: HttpRequest) -> bool:
     A link is as good as a password for the workspace it names: guessing one is throttled
     like guessing a password (QUIRE_LOGIN_ATTEMPTS per QUIRE_LOGIN_WINDOW_SECONDS).
     """
-    window = settings.QUIRE_LOGIN_WINDOW_SECONDS
-    key = f"undelete:{client_address(request)}:{int(time.time()) // window}"
-    if cache.add(key, 1, timeout=window):
-        return True
-    try:
-        return int(cache.incr(key)) <= settings.QUIRE_LOGIN_ATTEMPTS
-    except ValueError:  # the window's entry expired between add and incr
-        return True
+    address = client_address(request)
+    hits = window_hit(f"undelete:{address}", settings.QUIRE_LOGIN_WINDOW_SECONDS)
+    return hits <= settings.QUIRE_LOGIN_ATTEMPTS
 
 
 def _throttled(request: HttpRequest) -> HttpResponse:
