@@ -47,11 +47,13 @@ class Reply:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> Reply:
-        return cls(status, json.dumps(payload))
+        return cls(status, json.dumps(payload, separators=(",", ":")))
 
     @classmethod
     def error(cls, error: ProtocolError, headers: dict[str, str] | None = None) -> Reply:
-        return cls(error.status, json.dumps(error.as_json()), JSON, headers or {})
+        return cls(
+            error.status, json.dumps(error.as_json(), separators=(",", ":")), JSON, headers or {}
+        )
 
 
 class Refused(Exception):

@@ -25,7 +25,7 @@ from django.conf import settings
 from apps.sqlapi.protocol import ProtocolError, Session
 from apps.sqlapi.surface import prepare
 from apps.tenancy.models import Tenant
-from apps.tenancy.routing.sqlaccess import file_inode, same_file, sql_connection
+from apps.tenancy.routing.sqlaccess import file_inode, sql_connection
 
 logger = logging.getLogger(__name__)
 STATELESS = "s"
@@ -51,6 +51,7 @@ class Stream:
     inode: int
     session: Session
     max_db_bytes: int | None = None  # the workspace's storage cap the connection enforces
+    path: str = ""  # the file the connection opened (its name, as SQLite has it)
     stream_id: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle_since: float = field(default_factory=time.monotonic)
@@ -58,6 +59,16 @@ class Stream:
     @property
     def stateful(self) -> bool:
         return not self.session.autocommit or bool(self.session.stored_sql)
+
+    def on_its_file(self) -> bool:
+        """Return True if the file at the stream's path is still the one it opened.
+
+        (``sqlaccess.same_file``, without building the workspace's path on every call.)
+        """
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except FileNotFoundError:
+            return False
 
 
 _lock = threading.Lock()
@@ -72,17 +83,14 @@ def open_stream(tenant: Tenant, *, token_id: int, read_only: bool) -> Stream:
     with _lock:
         pooled = _idle.get(key) or []
         stream = pooled.pop() if pooled else None
-    if (
-        stream is not None
-        and same_file(tenant, stream.inode)
-        and stream.max_db_bytes == tenant.max_db_bytes
-    ):
+    if stream is not None and stream.on_its_file() and stream.max_db_bytes == tenant.max_db_bytes:
         stream.token_id = token_id
         return stream
     if stream is not None:  # the file was replaced (restore, rename) or the cap changed
         _close(stream)
     connection = sql_connection(tenant, read_only=read_only)
     try:
+        path = connection.execute("PRAGMA database_list").fetchone()[2]
         authorizer = prepare(connection, read_only=read_only)
         inode = file_inode(tenant)
     except (sqlite3.Error, OSError):
@@ -95,6 +103,7 @@ def open_stream(tenant: Tenant, *, token_id: int, read_only: bool) -> Stream:
         inode=inode,
         session=Session(connection, authorizer),
         max_db_bytes=tenant.max_db_bytes,
+        path=path,
     )
 
 
@@ -122,7 +131,7 @@ def resume(baton: str | None, tenant: Tenant, *, token_id: int, read_only: bool)
         if not held.lock.acquire(blocking=False):
             raise ProtocolError("The stream is busy with another request.", "STREAM_BUSY")
         del _held[stream_id]
-    if not same_file(tenant, held.inode):  # restored or moved meanwhile: never the new file
+    if not held.on_its_file():  # restored or moved meanwhile: never the new file
         release(held)
         raise ProtocolError(
             "The workspace's database was replaced (a restore); the stream's transaction "
