@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -69,14 +69,21 @@ SCHEMA_SQL = (
 )
 
 
-@contextmanager
-def query_time_limit(seconds: float | None) -> Iterator[None]:
-    """Interrupt any tenant query that runs longer than this, inside the block."""
-    token = _query_time_limit.set(seconds)
-    try:
-        yield
-    finally:
-        _query_time_limit.reset(token)
+class query_time_limit:
+    """Interrupt any tenant query that runs longer than this, inside the block.
+
+    A class rather than a generator: every request enters one.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._tokens: list[Token[float | None]] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_query_time_limit.set(self.seconds))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _query_time_limit.reset(self._tokens.pop())
 
 
 class TenantDatabaseWrapper(DatabaseWrapper):
