@@ -14,8 +14,8 @@ answered in JSON. What the middleware gives pages, a call gets here in its API f
   Django, which redirects it;
 - ``X-Content-Type-Options: nosniff`` and HSTS over HTTPS, as ``SecurityMiddleware``
   sends them;
-- this thread's catalog connection closed when unusable or too old, as Django does
-  after each request (``close_old_connections``).
+- Django's ``request_started`` and ``request_finished`` signals, so the catalog
+  connection is closed when unusable or too old, as after any request.
 
 ``serve`` is the endpoint itself, whichever door a call came in by: Django's views
 (``apps.sqlapi.views``: ASGI, the test client) call it too.
@@ -33,7 +33,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import DatabaseError, close_old_connections
+from django.core.signals import request_finished, request_started
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from apps.core.middleware import VALID_REQUEST_ID
@@ -229,11 +230,12 @@ class SqlApiGateway:
         offered = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if VALID_REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
         environ["quire.request_id"] = request_id  # gunicorn's access log reads it
-        with request_id_context(request_id):
-            try:
+        request_started.send(sender=self.__class__, environ=environ)
+        try:
+            with request_id_context(request_id):
                 reply = self.answer(environ, head, *found)
-            finally:
-                close_old_connections()
+        finally:
+            request_finished.send(sender=self.__class__)
         if reply is None:
             return self.app(environ, start_response)
         return self.respond(start_response, reply, head, request_id)

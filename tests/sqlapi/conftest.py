@@ -7,7 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import RequestFactory
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from apps.sqlapi import services, streams
 from apps.sqlapi.services import token_create
@@ -64,17 +67,69 @@ def typed(value: Any) -> dict[str, Any]:
     return {"type": "text", "value": value}
 
 
-class Api:
-    """Call a workspace's SQL endpoint through Django's test client."""
+class Answer:
+    """What a WSGI application answered, read like a test client's response."""
 
-    def __init__(self, client: Client, slug: str, token: str) -> None:
-        self.client, self.slug, self.token = client, slug, token
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes) -> None:
+        self.status_code = int(status.split()[0])
+        self.header_list = headers
+        self.headers = CaseInsensitiveMapping(dict(headers))
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def __getitem__(self, name: str) -> str:
+        return str(self.headers[name])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.headers
+
+
+def through_wsgi(
+    method: str, path: str, *, host: str, body: bytes | str = b"", app: Any = None, **meta: Any
+) -> Answer:
+    """Send a request to the WSGI application gunicorn serves (``config.wsgi``).
+
+    SQL API calls meet ``apps.sqlapi.gateway`` first, as in production; the rest goes
+    on to Django. Like Django's test client, the test's database connection is kept
+    open across the request (no close_old_connections).
+    """
+    if app is None:
+        from config.wsgi import application as app
+    request = RequestFactory().generic(
+        method, path, data=body, content_type="application/json", HTTP_HOST=host, **meta
+    )
+    answered: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answered.update(status=status, headers=headers)
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        chunks = app(request.environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return Answer(answered["status"], answered["headers"], content)
+
+
+class Api:
+    """Call a workspace's SQL endpoint through the WSGI application, on its host."""
+
+    def __init__(self, slug: str, token: str) -> None:
+        self.slug, self.token = slug, token
 
     def post(self, path: str, body: Any, *, token: str | None = None, raw: bytes | None = None):
         data = raw if raw is not None else json.dumps(body)
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}
-        return self.client.post(
-            path, data=data, content_type="application/json", HTTP_HOST=host(self.slug), **headers
+        authorization = f"Bearer {token or self.token}"
+        return through_wsgi(
+            "POST", path, host=host(self.slug), body=data, HTTP_AUTHORIZATION=authorization
         )
 
     def pipeline(self, *requests: dict[str, Any], baton: str | None = None, **kwargs: Any):
@@ -95,13 +150,13 @@ class Api:
 
 
 @pytest.fixture
-def api(client: Client, acme: Tenant, rw_token: str) -> Api:
-    return Api(client, acme.slug, rw_token)
+def api(acme: Tenant, rw_token: str) -> Api:
+    return Api(acme.slug, rw_token)
 
 
 @pytest.fixture
-def ro_api(client: Client, acme: Tenant, ro_token: str) -> Api:
-    return Api(client, acme.slug, ro_token)
+def ro_api(acme: Tenant, ro_token: str) -> Api:
+    return Api(acme.slug, ro_token)
 
 
 def values(result: dict[str, Any]) -> list[list[Any]]:

@@ -32,7 +32,7 @@ def test_db_token_prints_url_and_token_as_json_and_the_token_works(client, acme)
     assert printed["url"] == "http://acme.quire.test/"
     assert printed["path_url"] == "http://quire.test/db/acme/"
     assert printed["read_only"] is False and printed["expires_at"] is None
-    api = Api(client, "acme", printed["token"])
+    api = Api("acme", printed["token"])
     assert api.execute("SELECT 1")["rows"]
     stored = DatabaseToken.objects.get(name="etl")
     assert stored.token_hash == token_hash(printed["token"])
@@ -44,7 +44,7 @@ def test_db_token_read_only_with_expiry_and_revoke(client, acme):
     assert printed["read_only"] is True
     token = DatabaseToken.objects.get(name=printed["name"])
     assert timedelta(days=6) < token.expires_at - timezone.now() <= timedelta(days=7)
-    api = Api(client, "acme", printed["token"])
+    api = Api("acme", printed["token"])
     assert api.execute("INSERT INTO posts_tag(name) VALUES ('x')")["code"] == "SQLITE_AUTH"
     assert "Revoked" in db_token("acme", "--revoke", printed["name"])
     response = api.pipeline({"type": "close"})
@@ -77,7 +77,7 @@ def test_refused_tokens_get_401_and_are_counted(client, acme, make_tenant):
     revoked_token.revoked_at = timezone.now()
     revoked_token.save()
     for raw in (foreign, expired, revoked, "quire_db_made-up"):
-        response = Api(client, "acme", raw).pipeline({"type": "close"})
+        response = Api("acme", raw).pipeline({"type": "close"})
         assert response.status_code == 401, raw
         assert response["WWW-Authenticate"].startswith("Bearer")
         assert response.json()["code"] == "UNAUTHORIZED"
@@ -111,7 +111,7 @@ def test_admins_create_see_once_list_and_revoke_tokens(client, acme, sign_in):
     assert "no-store" in created["Cache-Control"]
     secret = re.search(rb"quire_db_[A-Za-z0-9_-]{40,}", created.content).group().decode()
     assert (
-        Api(client, "acme", secret).execute("INSERT INTO posts_tag(name) VALUES ('x')")[
+        Api("acme", secret).execute("INSERT INTO posts_tag(name) VALUES ('x')")[
             "affected_row_count"
         ]
         == 1
@@ -123,7 +123,7 @@ def test_admins_create_see_once_list_and_revoke_tokens(client, acme, sign_in):
     assert token.created_by == "admin@acme.example"
     revoked = client.post(f"/settings/tokens/{token.pk}/revoke/", HTTP_HOST=host("acme"))
     assert revoked.status_code == 302
-    assert Api(client, "acme", secret).pipeline({"type": "close"}).status_code == 401
+    assert Api("acme", secret).pipeline({"type": "close"}).status_code == 401
 
 
 def test_the_token_form_says_what_is_wrong(client, acme, sign_in):
@@ -168,7 +168,7 @@ def test_a_flood_of_bad_tokens_is_counted_without_a_write_each(client, acme):
 
     from apps.sqlapi.services import flush_refusals
 
-    bad = Api(client, "acme", "quire_db_wrong")
+    bad = Api("acme", "quire_db_wrong")
     with CaptureQueriesContext(connections["default"]) as queries:
         for _ in range(50):
             assert bad.pipeline({"type": "close"}).status_code == 401
