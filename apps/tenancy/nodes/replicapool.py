@@ -51,7 +51,8 @@ class Kept:
 
     raw: sqlite3.Connection
     path: Path  # the generation file (not the symlink)
-    link: Path  # the replica path it was published at
+    link: str  # the replica path it was published at
+    target: str | None  # what the link says while this generation is published (None: no link)
     inode: int
     advance_sql: str | None
 
@@ -63,11 +64,15 @@ _state: dict[str, int] = {}  # "pid": the process the pool and its checker belon
 
 def published(link: Path) -> Path:
     """Return the generation file a replica path points at (itself if not a symlink)."""
+    target = _target(str(link))
+    return link if target is None else link.parent / target
+
+
+def _target(link: str) -> str | None:
     try:
-        target = os.readlink(link)
+        return os.readlink(link)
     except OSError:  # not a symlink (a plain file), or absent
-        return link
-    return link.with_name(target) if not os.path.isabs(target) else Path(target)
+        return None
 
 
 def take(path: Path) -> Kept | None:
@@ -94,8 +99,8 @@ def keep(
     """Keep an idle read connection for a later read; return False if it cannot be kept.
 
     Its read transaction is ended and its cached pages dropped first. A connection on a
-    WAL file, on a generation no longer published, or beyond the cap is not kept: the
-    caller closes it.
+    WAL file, or beyond the cap, is not kept: the caller closes it. One on a generation
+    no longer published is closed by ``take`` or the checker.
     """
     cap = settings.QUIRE_REPLICA_KEPT_CONNECTIONS
     if cap <= 0 or inode is None:
@@ -108,9 +113,8 @@ def keep(
         raw.execute("PRAGMA shrink_memory")
     except sqlite3.Error:
         return False
-    kept = Kept(raw, path, link, inode, advance_sql)
-    if not _current(kept):
-        return False
+    target = None if path == link else path.name if path.parent == link.parent else str(path)
+    kept = Kept(raw, path, str(link), target, inode, advance_sql)
     _own_process()
     with _lock:
         _kept[id(raw)] = kept
@@ -144,7 +148,7 @@ def close_all() -> None:
 
 def _current(kept: Kept) -> bool:
     """Return True while the kept connection's file is still the published generation."""
-    if published(kept.link) != kept.path:
+    if _target(kept.link) != kept.target:
         return False
     try:
         return os.stat(kept.path).st_ino == kept.inode
