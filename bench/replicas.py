@@ -14,6 +14,9 @@ Prints JSON lines:
   read_latency      GET / of a workspace on node-2 served by its replica, the same page
                     of a twin workspace with no replica on node-2 (forwarded to node-1),
                     and the replica's page on node-1 itself; interleaved, in rounds
+  page_cpu          the CPU time of that page in one Django process (no HTTP): served
+                    from node-2's replica file vs from node-1's primary file, in
+                    alternating blocks, the median of each block, in rounds
   lag               seconds from a commit on node-1 until node-2's replica file holds it,
                     under a steady write load
   read_your_writes  a signed-in client on node-2 posts, then reads the list at once
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import resource
@@ -56,7 +60,7 @@ BOOKMARK = "quire_bookmark"
 SERVED_BY = "X-Quire-Served-By"
 REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/1")
 POST_BODY = "A seeded post.\n\n" + "Some *markdown* text, the same on every workspace. " * 12
-CHILD_MODES = ("seed", "write")
+CHILD_MODES = ("seed", "write", "cpu")
 
 
 def log(message: str) -> None:
@@ -443,6 +447,93 @@ def read_latency_record(
         "forwarded_over_replica_target": ">= 10",
         "replica_over_primary_node": spread(replica_ratio),
         "replica_over_primary_node_target": "<= 1.2",
+    }
+
+
+def measure_page_cpu(cluster: Cluster, rounds: int, requests: int) -> None:
+    """In-process CPU of the replica page vs the primary's page (a child of node-2)."""
+    session = cluster.client("node-2", "acme")
+    cookies = ",".join(f"{name}={value}" for name, value in session.cookies.items())
+    out = cluster.work / "page_cpu.json"
+    command = cluster.child(
+        "cpu",
+        "--slugs",
+        "acme",
+        "--cookies",
+        cookies,
+        "--host",
+        session.host,
+        "--primary-dir",
+        cluster.env["node-1"]["TENANTS_DATA_DIR"],
+        "--rounds",
+        str(rounds),
+        "--requests",
+        str(requests),
+        "--out",
+        str(out),
+    )
+    subprocess.run(command, cwd=ROOT, env=cluster.env["node-2"], check=True)
+    emit(json.loads(out.read_text()))
+
+
+def page_cpu(
+    slug: str, cookies: str, host: str, primary_dir: str, rounds: int, requests: int
+) -> dict[str, Any]:
+    """Time GET / in this process as node-2 (replica) and as node-1 (primary file).
+
+    Run in node-2's environment; node-1 is the same settings with node-1's id and tenants
+    folder. Blocks of `requests` alternate (which kind goes first alternates too), and
+    the first request of each block is left out: switching nodes drops the thread's
+    connection to the primary file, which a real primary node keeps.
+    """
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from apps.tenancy.nodes import replicapool
+
+    client = Client()
+    for pair in cookies.split(","):
+        name, value = pair.split("=", 1)
+        client.cookies[name] = value
+    as_primary = override_settings(QUIRE_NODE_ID="node-1", TENANTS_DATA_DIR=primary_dir)
+    expected = {"replica": "node-2 replica", "primary": "node-1 primary"}
+
+    def block(kind: str) -> list[float]:
+        times = []
+        for _ in range(requests + 1):
+            started = time.thread_time()
+            response = client.get("/", HTTP_HOST=host)
+            spent = time.thread_time() - started
+            served = response.headers.get(SERVED_BY)
+            if response.status_code != 200 or served != expected[kind]:
+                raise RuntimeError(f"{kind} page: {response.status_code}, served by {served}")
+            times.append(spent)
+        return times[1:]
+
+    samples: dict[str, list[float]] = {"replica": [], "primary": []}
+    ratios = []
+    for number in range(rounds + 1):  # round 0 warms up and is left out
+        medians = {}
+        for kind in ("replica", "primary") if number % 2 else ("primary", "replica"):
+            if kind == "primary":
+                with as_primary:
+                    times = block(kind)
+            else:
+                times = block(kind)
+            medians[kind] = statistics.median(times)
+            if number:
+                samples[kind].extend(times)
+        if number:
+            ratios.append(medians["replica"] / medians["primary"])
+    return {
+        "scenario": "page_cpu",
+        "page": "GET / (post list, signed in, no bookmark), Django test client, no HTTP",
+        "rounds": rounds,
+        "requests_per_block": requests,
+        "replica_cpu_ms": round(statistics.median(samples["replica"]) * 1000, 2),
+        "primary_cpu_ms": round(statistics.median(samples["primary"]) * 1000, 2),
+        "replica_over_primary_cpu": spread(ratios),
+        "kept_replica_connections": replicapool.kept_count(),
     }
 
 
@@ -887,7 +978,7 @@ def cost_under_writes(
 
 
 def child_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="replicas.py seed|write")
+    parser = argparse.ArgumentParser(prog="replicas.py seed|write|cpu")
     parser.add_argument("mode", choices=CHILD_MODES)
     parser.add_argument("--slugs", required=True)
     parser.add_argument("--create", action="store_true")
@@ -897,6 +988,11 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", default="")
+    parser.add_argument("--cookies", default="")
+    parser.add_argument("--host", default="")
+    parser.add_argument("--primary-dir", default="")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import django
@@ -905,6 +1001,11 @@ def child_main(argv: list[str]) -> None:
     slugs = args.slugs.split(",")
     if args.mode == "seed":
         seed(slugs, create=args.create, posts=args.posts, place=args.place, ago=args.placed_ago)
+    elif args.mode == "cpu":
+        record = page_cpu(
+            slugs[0], args.cookies, args.host, args.primary_dir, args.rounds, args.requests
+        )
+        Path(args.out).write_text(json.dumps(record))
     else:
         write(slugs, rate=args.rate, seconds=args.seconds, out=Path(args.out))
 
@@ -995,6 +1096,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--delay-ms", type=float, default=50, help="each way between nodes")
     parser.add_argument("--read-rounds", type=int, default=5)
     parser.add_argument("--read-requests", type=int, default=30, help="per kind and round")
+    parser.add_argument("--cpu-rounds", type=int, default=20)
+    parser.add_argument("--cpu-requests", type=int, default=20, help="per kind and round")
     parser.add_argument("--lag-seconds", type=float, default=20)
     parser.add_argument("--write-rate", type=float, default=15, help="writes/s for the lag")
     parser.add_argument("--rounds", type=int, default=1000, help="read-your-writes rounds")
@@ -1031,6 +1134,8 @@ def main() -> None:
         log(f"two nodes up, acme followed on node-2 ({time.monotonic() - started:.0f} s)")
         measure_read_latency(cluster, args.read_rounds, args.read_requests)
         log("read latency done")
+        measure_page_cpu(cluster, args.cpu_rounds, args.cpu_requests)
+        log("page CPU done")
         measure_lag(cluster, args.write_rate, args.lag_seconds, poll=0.005)
         log("lag done")
         measure_read_your_writes(cluster, args.rounds, args.clients)
