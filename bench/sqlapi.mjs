@@ -1,10 +1,11 @@
 // The Node side of bench/sqlapi.py: runs the statements it is told to and says how long
 // they took. One JSON command a line on stdin, one JSON answer a line on stdout:
 //
-//   {"target": "quire" | "file" | "datasette", "op": "point" | "rows20", "ids": [...]}
+//   {"target": "quire" | "floor" | "file" | "datasette", "op": "point" | "rows20", "ids": [...]}
 //   {"target": "quire", "op": "batch", "batches": [[title, ...], ...], "author": 1}
 //
 // "quire" is @libsql/client over HTTP with the database URL and token db_token printed;
+// "floor" the same client against gunicorn answering a recorded reply (bench/sqlapi_floor.py);
 // "file" is the same client on the same file in-process (libSQL's native driver, no
 // HTTP); "datasette" is fetch() on Datasette's JSON API, parsing the JSON as the client
 // does. Every answer is checked (one row, twenty rows, a hundred inserts).
@@ -18,6 +19,7 @@ const { createClient } = require("@libsql/client");
 const config = JSON.parse(process.argv[2]);
 const clients = {
   quire: createClient({ url: config.url, authToken: config.token }),
+  floor: createClient({ url: config.floor, authToken: config.token }), // a recorded reply
   file: createClient({ url: `file:${config.file}` }),
 };
 const SQL = config.sql; // {point, rows20, insert}: the same text for every target

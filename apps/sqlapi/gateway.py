@@ -14,8 +14,9 @@ answered in JSON. What the middleware gives pages, a call gets here in its API f
   Django, which redirects it;
 - ``X-Content-Type-Options: nosniff`` and HSTS over HTTPS, as ``SecurityMiddleware``
   sends them;
-- Django's ``request_started`` and ``request_finished`` signals, so the catalog
-  connection is closed when unusable or too old, as after any request.
+- this thread's database connections closed when unusable or too old, as Django does
+  after a request (``close_old_connections``; its other end-of-request receivers
+  reset what calls do not use: URLconfs, caches, the DEBUG query log).
 
 ``serve`` is the endpoint itself, whichever door a call came in by: Django's views
 (``apps.sqlapi.views``: ASGI, the test client) call it too.
@@ -33,8 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.signals import request_finished, request_started
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest
 
 from apps.core.middleware import VALID_REQUEST_ID
@@ -230,12 +230,11 @@ class SqlApiGateway:
         offered = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if VALID_REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
         environ["quire.request_id"] = request_id  # gunicorn's access log reads it
-        request_started.send(sender=self.__class__, environ=environ)
         try:
             with request_id_context(request_id):
                 reply = self.answer(environ, head, *found)
         finally:
-            request_finished.send(sender=self.__class__)
+            close_old_connections()
         if reply is None:
             return self.app(environ, start_response)
         return self.respond(start_response, reply, head, request_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -12,7 +13,7 @@ from django.db import close_old_connections
 from django.test import RequestFactory
 from django.utils.datastructures import CaseInsensitiveMapping
 
-from apps.sqlapi import services, streams
+from apps.sqlapi import gateway, services, streams
 from apps.sqlapi.services import token_create
 from apps.tenancy.models import Tenant
 from tests.conftest import host
@@ -108,11 +109,12 @@ def through_wsgi(
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        chunks = app(request.environ, start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
+        with mock.patch.object(gateway, "close_old_connections", lambda: None):
+            chunks = app(request.environ, start_response)
+            try:
+                content = b"".join(chunks)
+            finally:
+                getattr(chunks, "close", lambda: None)()
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
