@@ -16,7 +16,8 @@ DEBUG off, one signed-in admin (a real session cookie).
   list          Quire's post list of one workspace (200 posts), through the tenancy
   detail        a post with its comment, search (``?q=markdown``), members
   single        the post list on the same code with ONE database: bench.load.single_settings'
-                middleware and its file as the default connection, no router
+                middleware and its file as the default connection, no router; its
+                requests counted as TenantMiddleware counts them (bench.pages_single)
   zipf          the post list of workspaces drawn from a Zipf law (exponent --zipf-s) over
                 --tenants workspaces, at the default connection cap; warmed up first
   *-miss        the first request after a write to the workspace (caches miss): a batch
@@ -362,7 +363,13 @@ def build_handlers() -> tuple[Any, Any, Any]:
     from bench import bare_page
 
     quire = WSGIHandler()
-    with override_settings(MIDDLEWARE=settings.SINGLE_MIDDLEWARE):
+    counting = "bench.pages_single.CountingWorkspaceMiddleware"
+    fixed = [
+        counting if name.endswith(".SingleWorkspaceMiddleware") else name
+        for name in settings.SINGLE_MIDDLEWARE
+    ]
+    assert counting in fixed, "the single-database baseline has no fixed workspace"
+    with override_settings(MIDDLEWARE=fixed):
         single = WSGIHandler()
     with override_settings(MIDDLEWARE=bare_page.MIDDLEWARE):
         bare = WSGIHandler()

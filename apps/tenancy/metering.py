@@ -46,10 +46,6 @@ from apps.tenancy.routing.databases import database_files, take_rows
 from apps.tenancy.routing.storage import stored_bytes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from django.http import HttpRequest, HttpResponseBase
-
     from apps.tenancy.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)
@@ -94,6 +90,7 @@ class _Pending:
 
     slug: str
     days: dict[date, dict[str, int]] = field(default_factory=dict)
+    total: int = 0  # every count of every day added up: no one counter's month is more
 
 
 @dataclass
@@ -105,6 +102,7 @@ class _Quotas:
     limits: dict[str, int]
     used: dict[str, int]
     expires: float
+    headroom: int = 0  # the least any quota has left of ``used``; set by ``_set_headroom``
 
 
 _lock = threading.Lock()
@@ -159,6 +157,7 @@ def _add(tenant: Tenant, **counts: int) -> None:
             day = pending.days[today] = _zero()
         for name, value in counts.items():
             day[name] += value
+            pending.total += value
 
 
 def discard_pending() -> None:
@@ -238,6 +237,7 @@ def _put_back(batch: dict[int, _Pending]) -> None:
     with _lock:
         for tenant_id, pending in batch.items():
             kept = _pending.setdefault(tenant_id, _Pending(pending.slug))
+            kept.total += pending.total
             for day, counts in pending.days.items():
                 kept_day = kept.days.setdefault(day, _zero())
                 for name in COUNTERS:
@@ -332,6 +332,9 @@ def _exceeded(tenant: Tenant, kinds: tuple[str, ...]) -> list[QuotaExceeded]:
     quotas = _quotas_of(tenant)
     if quotas.plan is None or not quotas.limits:
         return []  # the common case, decided from the cache alone
+    unflushed = _pending.get(tenant.id)
+    if quotas.headroom > (unflushed.total if unflushed is not None else 0):
+        return []  # every quota has more left than this process has counted since
     pending = _pending_this_month(tenant)
     return [
         QuotaExceeded(
@@ -388,7 +391,15 @@ def _read_quotas(tenant: Tenant, month: tuple[int, int]) -> _Quotas:
         tenant_id=tenant.pk, day__gte=date(month[0], month[1], 1)
     ).aggregate(**{kind: Sum(kind) for kind in QUOTA_KINDS})
     used = {kind: int(sums[kind] or 0) for kind in QUOTA_KINDS}
-    return _Quotas(month, name, limits, used, expires)
+    return _set_headroom(_Quotas(month, name, limits, used, expires))
+
+
+def _set_headroom(quotas: _Quotas) -> _Quotas:
+    """Note the least any quota has left: until the counts pass it, none is used up."""
+    quotas.headroom = min(
+        (limit - quotas.used[kind] for kind, limit in quotas.limits.items()), default=0
+    )
+    return quotas
 
 
 def _plans_by_tenant() -> dict[int, tuple[str, dict[str, int]]]:
@@ -433,6 +444,7 @@ def _add_to_quotas(batch: dict[int, _Pending]) -> None:
                 if quotas is not None and quotas.month == (day.year, day.month):
                     for kind in QUOTA_KINDS:
                         quotas.used[kind] += counts[kind]
+                    _set_headroom(quotas)
 
 
 # Plans and reports ---------------------------------------------------------------------
@@ -559,25 +571,3 @@ def usage_summaries(*, tenant_ids: list[int]) -> dict[int, dict[str, Any]]:
             kind: getattr(choice.plan, f"{kind}_per_month") for kind in QUOTA_KINDS
         }
     return summaries
-
-
-# Requests ------------------------------------------------------------------------------
-
-
-class MeteringMiddleware:
-    """Count each request a workspace serves, with the rows its connection read and wrote.
-
-    Listed right after TenantMiddleware, so the session saved on the way out is counted.
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        tenant = getattr(request, "tenant", None)
-        if tenant is None:
-            return self.get_response(request)
-        try:
-            return self.get_response(request)
-        finally:
-            count_request(tenant)

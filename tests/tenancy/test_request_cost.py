@@ -131,6 +131,28 @@ def test_a_lookup_inside_a_catalog_transaction_reads_the_catalog(acme):
     assert tenant_get_for_request(slug="acme").name == "Acme"
 
 
+def test_each_request_gets_its_own_tenant_instance(acme):
+    from apps.tenancy.routing.middleware import TenantMiddleware
+
+    middleware = TenantMiddleware(lambda request: None)
+    first, second = middleware.kept_or_read("acme"), middleware.kept_or_read("acme")
+    assert first is not second and first.pk == second.pk == acme.pk
+    first.name = "Changed in one request only"
+    assert second.name == middleware.kept_or_read("acme").name == "Acme"
+    assert first.created_at == acme.created_at  # a field not kept is loaded on first use
+
+
+def test_a_host_refused_once_is_refused_every_time(acme, client):
+    for _ in range(2):
+        assert client.get("/login/", HTTP_HOST="acme.elsewhere.test").status_code == 400
+
+
+def test_a_host_kept_is_checked_again_when_the_base_domain_changes(acme, client, settings):
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 200
+    settings.QUIRE_BASE_DOMAIN = "elsewhere.test"  # acme.quire.test names no workspace now
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 400
+
+
 def transaction_on_catalog():
     from django.db import transaction
 

@@ -64,6 +64,20 @@ def test_counts_flushed_by_other_processes_reach_the_quota(limited):
 
 
 @pytest.mark.django_db
+def test_this_process_counts_reach_the_quota_before_and_after_they_are_flushed(limited):
+    check_quota(limited, "rows_written")  # the plan and the month's use are kept from here
+    metering.count_rows(limited, written=29)
+    metering.flush()
+    check_quota(limited, "rows_written")  # 29 of 30
+    metering.count_rows(limited, written=1)
+    with pytest.raises(QuotaExceeded, match="used 30 of the 30 rows written"):
+        check_quota(limited, "rows_written")
+    metering.flush()
+    with pytest.raises(QuotaExceeded, match="used 30 of the 30 rows written"):
+        check_quota(limited, "rows_written")
+
+
+@pytest.mark.django_db
 def test_last_months_use_does_not_count(limited):
     UsageDay.objects.create(tenant=limited, day=datetime(2020, 1, 31).date(), rows_written=999)
     metering.forget_quotas(limited)

@@ -21,31 +21,51 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
+from django.db.models.base import ModelState
 
 from apps.tenancy.routing.databases import sqlite_uri
 
 Row = tuple[Any, ...] | None
+M = TypeVar("M", bound=Model)
 _lock = threading.Lock()
 _inherited: list[Any] = []
-_rows: OrderedDict[str, tuple[Any, Row]] = OrderedDict()  # slug -> (validity, row)
+# slug -> (validity, row); ("instance", slug) -> (validity, model instance)
+_rows: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
 _watch: dict[str, Any] = {}  # this process's connection that watches the catalog file
+DATA_VERSION_SQL = "PRAGMA data_version"
 
 
 def cached_row(slug: str, read: Callable[[str], Row]) -> Row:
     """Return the catalog row of this slug: kept, or ``read(slug)`` and kept."""
+    return cast(Row, _cached(slug, slug, read))
+
+
+def cached_copy(slug: str, read: Callable[[str], M | None]) -> M | None:
+    """Return a copy of the model instance ``read(slug)`` returns, kept as rows are kept.
+
+    The kept instance itself is never handed out: each call gets its own copy, made by
+    copying its field values (a model's ``__init__`` costs ten times as much), so what a
+    caller changes or loads on it (a deferred field) stays the caller's.
+    """
+    kept = _cached(("instance", slug), slug, read)
+    return None if kept is None else _copy(kept)
+
+
+def _cached(key: Hashable, slug: str, read: Callable[[str], Any]) -> Any:
     now = _validity()
     if now is None:
         return read(slug)
     with _lock:
-        kept = _rows.get(slug)
+        kept = _rows.get(key)
         if kept is not None and _still_valid(kept[0], now):
-            _rows.move_to_end(slug)
+            _rows.move_to_end(key)
             return kept[1]
     row = read(slug)
     if row is None and now[0] != "version":
@@ -53,11 +73,20 @@ def cached_row(slug: str, read: Callable[[str], Row]) -> Row:
     if now[0] == "ttl":
         now = ("until", time.monotonic() + settings.TENANT_CATALOG_CACHE_SECONDS)
     with _lock:
-        _rows[slug] = (now, row)
-        _rows.move_to_end(slug)
+        _rows[key] = (now, row)
+        _rows.move_to_end(key)
         while len(_rows) > settings.TENANT_CATALOG_CACHE_SIZE:
             _rows.popitem(last=False)
     return row
+
+
+def _copy(instance: M) -> M:
+    """Return a new instance with the same field values, as loaded from the database."""
+    copy = instance.__class__.__new__(instance.__class__)
+    copy.__dict__.update(instance.__dict__)
+    copy._state = ModelState()
+    copy._state.db, copy._state.adding = instance._state.db, False
+    return copy
 
 
 def exact() -> bool:
@@ -81,11 +110,15 @@ def _validity() -> tuple[Any, ...] | None:
     catalog = connections[DEFAULT_DB_ALIAS]
     if catalog.in_atomic_block or settings.TENANT_CATALOG_CACHE_SIZE <= 0:
         return None
+    name = catalog.settings_dict["NAME"]
     if catalog.vendor != "sqlite":
         return ("ttl",) if settings.TENANT_CATALOG_CACHE_SECONDS > 0 else None
-    if catalog.is_in_memory_db():  # type: ignore[attr-defined]
-        return None
-    return ("version", _data_version(str(catalog.settings_dict["NAME"])))
+    if _watch.get("name") != name or _watch.get("pid") != os.getpid():
+        if catalog.is_in_memory_db():  # type: ignore[attr-defined]
+            return None
+        _watch_catalog(name)
+    with _lock:
+        return ("version", int(_watch["cursor"].execute(DATA_VERSION_SQL).fetchone()[0]))
 
 
 def _still_valid(kept: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
@@ -94,23 +127,19 @@ def _still_valid(kept: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
     return kept == now
 
 
-def _data_version(name: str) -> int:
-    """Return the catalog file's change counter, as this process's own connection sees it."""
+def _watch_catalog(name: Any) -> None:
+    """Open this process's own connection to the catalog file, to ask its change counter."""
     with _lock:
-        if _watch.get("pid") != os.getpid() or _watch.get("name") != name:
-            if _watch.get("pid") == os.getpid():
-                _watch["connection"].close()
-            else:  # inherited through fork: closing it here could drop the parent's locks
-                _inherited.append(_watch.get("connection"))
-            _watch.update(
-                pid=os.getpid(),
-                name=name,
-                connection=sqlite3.connect(
-                    sqlite_uri(Path(name).resolve()),
-                    uri=True,
-                    check_same_thread=False,
-                    isolation_level=None,
-                ),
-            )
-            _rows.clear()
-        return int(_watch["connection"].execute("PRAGMA data_version").fetchone()[0])
+        if _watch.get("pid") == os.getpid():
+            _watch["connection"].close()
+        else:  # inherited through fork: closing it here could drop the parent's locks
+            _inherited.append(_watch.get("connection"))
+        connection = sqlite3.connect(
+            sqlite_uri(Path(name).resolve()),
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        # One cursor, used under the lock: a request's check makes no new cursor.
+        _watch.update(pid=os.getpid(), name=name, connection=connection, cursor=connection.cursor())
+        _rows.clear()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
@@ -20,7 +22,8 @@ from apps.tenancy.exceptions import (
     TenantDatabaseMissing,
 )
 from apps.tenancy.fleet.recovery import recover
-from apps.tenancy.fleet.selectors import tenant_get, tenant_get_for_request
+from apps.tenancy.fleet.selectors import tenant_get
+from apps.tenancy.metering import count_request
 from apps.tenancy.models import Tenant
 from apps.tenancy.nodes.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
 from apps.tenancy.nodes.bookmarks import HEADER_NAME as BOOKMARK_HEADER
@@ -48,6 +51,12 @@ from apps.tenancy.routing.hosts import slug_from_host
 from apps.tenancy.routing.urls import public_url
 
 logger = logging.getLogger(__name__)
+MAX_HOSTS_KEPT = 4096
+# What decides a host's slug: a change (tests) forgets the hosts kept.
+HOST_SETTINGS = frozenset({"ALLOWED_HOSTS", "DEBUG", "QUIRE_BASE_DOMAIN", "USE_X_FORWARDED_HOST"})
+_host_slugs: dict[str, str | None] = {}  # Host header -> slug, for hosts checked once
+_UNKNOWN = object()
+_PRIMARY = nullcontext()
 REPLICA_META = "quire.replica"
 HANDED_META = "quire.handed_to_primary"
 HOME_DOWN_NOTICE_SECONDS = 30  # how long replica pages say "read-only" after a failed write
@@ -84,11 +93,15 @@ class TenantMiddleware:
             return tenant
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
         try:  # entering the tenant's context re-checks its connection (refresh)
-            with tenant_context(tenant), self.reading(request, tenant):
+            with (
+                tenant_context(tenant),
+                query_time_limit(settings.TENANT_QUERY_TIMEOUT),
+                self.reading(request, tenant),
+            ):
                 forget_commit(tenant.slug)
                 response = self.get_response(request)
         finally:
-            commit = finish_request(tenant.slug)
+            commit = end_request(tenant)
         return self.served_here(request, response, commit)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -109,21 +122,19 @@ class TenantMiddleware:
         # Sync views run in asgiref's sync thread: that is where the connections live.
         await sync_to_async(begin_request)(tenant.slug)
         try:
-            with tenant_context(tenant), self.reading(request, tenant):
+            with (
+                tenant_context(tenant),
+                query_time_limit(settings.TENANT_QUERY_TIMEOUT),
+                self.reading(request, tenant),
+            ):
                 response = await get_response(request)
         finally:
-            commit = await sync_to_async(finish_request)(tenant.slug)
+            commit = await sync_to_async(end_request)(tenant)
         return self.served_here(request, response, commit)
 
-    @contextmanager
-    def reading(self, request: HttpRequest, tenant: Tenant) -> Iterator[None]:
-        """Bound every query in time; read from the local replica when it serves."""
-        with query_time_limit(settings.TENANT_QUERY_TIMEOUT):
-            if not from_replica(request):
-                yield
-                return
-            with replica_reads(tenant.slug):
-                yield
+    def reading(self, request: HttpRequest, tenant: Tenant) -> AbstractContextManager[None]:
+        """Return where the request reads: the local replica when it serves, else the file."""
+        return replica_reads(tenant.slug) if from_replica(request) else _PRIMARY
 
     def served_here(
         self, request: HttpRequest, response: HttpResponseBase, commit: tuple[int, int] | None
@@ -216,12 +227,25 @@ class TenantMiddleware:
         )
 
     def slug_from_request(self, request: HttpRequest) -> str | None:
-        """Return the tenant slug of the request's host, or None for the public site."""
-        return slug_from_host(request.get_host(), settings.QUIRE_BASE_DOMAIN)
+        """Return the tenant slug of the request's host, or None for the public site.
+
+        A host checked once (``ALLOWED_HOSTS``, the base domain) is remembered with its
+        slug: the next request with the same Host header is not checked again.
+        """
+        forwarded = settings.USE_X_FORWARDED_HOST and request.META.get("HTTP_X_FORWARDED_HOST")
+        raw = forwarded or request.META.get("HTTP_HOST")  # what get_host() checks
+        slug = _host_slugs.get(raw, _UNKNOWN) if raw else _UNKNOWN
+        if slug is _UNKNOWN:
+            slug = slug_from_host(request.get_host(), settings.QUIRE_BASE_DOMAIN)
+            if raw:
+                if len(_host_slugs) >= MAX_HOSTS_KEPT:
+                    _host_slugs.clear()
+                _host_slugs[raw] = slug
+        return cast(str | None, slug)
 
     def tenant_from_slug(self, slug: str) -> Tenant | None:
         """Return the catalog's tenant for this slug (kept in the process), or None."""
-        return tenant_get_for_request(slug=slug)
+        return catalogcache.cached_copy(slug, _catalog_tenant)
 
     def tenant_not_found(self, request: HttpRequest, slug: str) -> HttpResponse:
         """Answer a host that names no servable tenant: 404 with links to the main site
@@ -288,6 +312,27 @@ def begin_request(slug: str) -> None:
     """Re-check this thread's connection to the tenant and forget its earlier commit."""
     refresh(slug)
     forget_commit(slug)
+
+
+def end_request(tenant: Tenant) -> tuple[int, int] | None:
+    """Count the request (usage metering), keep the connection; return its last commit.
+
+    Counted here, after every inner middleware (the session saved on the way out is
+    counted too), and before ``finish_request`` closes a replica's connection.
+    """
+    if settings.QUIRE_USAGE_METERING:
+        count_request(tenant)
+    return finish_request(tenant.slug)
+
+
+def _catalog_tenant(slug: str) -> Tenant | None:
+    return tenant_get(slug=slug)
+
+
+@receiver(setting_changed)
+def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting in HOST_SETTINGS:
+        _host_slugs.clear()
 
 
 def from_replica(request: HttpRequest) -> bool:
