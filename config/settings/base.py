@@ -180,8 +180,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "apps.tenancy.routing.middleware.TenantMiddleware",
-    "apps.tenancy.metering.MeteringMiddleware",
+    "apps.tenancy.routing.middleware.TenantMiddleware",  # counts each request (metering)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.tenancy.routing.middleware.ReplicaSessionGuard",
     "django.middleware.common.CommonMiddleware",
