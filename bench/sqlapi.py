@@ -3,10 +3,12 @@
     .venv/bin/pip install -e '.[bench]'     # Datasette
     make client-packages                    # @libsql/client for Node (make test does it)
     .venv/bin/python bench/sqlapi.py [--rounds 7] [--statements 300] [--posts 400]
+                                     [--worker-class gthread|sync]
 
 One workspace ("bench", --posts posts made by the app's own post_create) served two ways
 from the same file on this machine, one process each so that neither gets more cores:
-Quire under gunicorn (1 gthread worker, 4 threads, production settings, no access log)
+Quire under gunicorn (1 gthread worker, 4 threads, production settings, no access log;
+``--worker-class sync``: 1 sync worker, which answers on the thread that reads the call)
 and Datasette 0.65 under uvicorn (1 process, its default 3 SQL threads, no access log).
 Node runs the clients: @libsql/client over HTTP with the URL and token `db_token` prints,
 and fetch() on Datasette's `/<db>.json?sql=...&_shape=array`, parsing the JSON. Each
@@ -121,7 +123,7 @@ def wait_for(url: str, process: subprocess.Popen, what: str) -> None:
 
 
 class Bench:
-    def __init__(self, work: Path, posts: int) -> None:
+    def __init__(self, work: Path, posts: int, worker_class: str = "gthread") -> None:
         self.work = work
         self.quire_port, self.datasette_port, self.floor_port = (
             free_port(),
@@ -143,7 +145,8 @@ class Bench:
             "QUIRE_URL_PORT": str(self.quire_port),
             "GUNICORN_BIND": f"127.0.0.1:{self.quire_port}",
             "GUNICORN_WORKERS": "1",
-            "GUNICORN_THREADS": "4",
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_THREADS": "4" if worker_class == "gthread" else "1",
             "GUNICORN_ACCESS_LOG": "",
         }
         self.file = work / "tenants" / f"{SLUG}.sqlite3"
@@ -276,6 +279,10 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=300, help="per target and round")
     parser.add_argument("--posts", type=int, default=400)
     parser.add_argument("--batches", type=int, default=5, help="100-row batches per round")
+    parser.add_argument(
+        "--worker-class", choices=("gthread", "sync"), default="gthread",
+        help="gunicorn's worker for Quire and the floor (default: production's gthread)",
+    )  # fmt: skip
     parser.add_argument("--in-process-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_process_child:
@@ -289,7 +296,7 @@ def main() -> None:
         sys.exit("Datasette is needed: .venv/bin/pip install -e '.[bench]'")
 
     work = Path(tempfile.mkdtemp(prefix="quire-bench-sqlapi-"))
-    bench = Bench(work, args.posts)
+    bench = Bench(work, args.posts, args.worker_class)
     try:
         bench.start()
         results = measure(bench, args)
@@ -437,7 +444,7 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
             "us_per_statement": round(1e6 / figures["per_s"], 1),
             "server_cpu_ms_per_statement": round(figures["cpu_ms"], 3)
             if target in SERVED else None,
-            "rounds": args.rounds,
+            "rounds": args.rounds, "worker_class": args.worker_class,
         })  # fmt: skip
     comparisons = {}
     for op in ("point", "rows20"):
@@ -461,6 +468,7 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
         emit({"bench": "sqlapi", "op": op, **comparisons[op]})
 
     print()
+    print(f"gunicorn worker: {args.worker_class}")
     print(f"{'':42} {'statements/s':>13} {'µs each':>9} {'server CPU ms':>14}")
     for op in ("point", "rows20"):
         print(f"{op} SELECT" if op == "point" else "20-row SELECT")

@@ -92,6 +92,7 @@ def serve(kind: str, slug: str, meta: Mapping[str, Any], read_body: BodyReader) 
         logger.exception("The SQL API could not read the catalog")
         trouble = ProtocolError("The catalog is briefly unavailable.", "UNAVAILABLE", 503)
         return _ours(Reply.error(trouble, {"Retry-After": "5"}))
+    metering.count_request(tenant)  # a request its host served, as pages count
     metering.count_api_call(tenant)
     caller = Caller(tenant, token.pk, token.read_only)
     try:

@@ -147,12 +147,15 @@ def test_suspended_deleted_and_elsewhere_workspaces_are_refused(api, acme):
     assert unknown.json() == {"message": "No workspace 'nobody'.", "code": "NOT_FOUND"}
 
 
-def test_a_call_is_metered_as_one_api_call_and_its_rows(api, acme):
+def test_a_call_is_metered_as_a_request_an_api_call_and_its_rows(api, acme):
+    call(api)  # (takes the rows the fixtures' own connection read)
     metering.discard_pending()
     call(api, body={"requests": [{"type": "execute", "stmt": stmt("SELECT 1 UNION SELECT 2")}]})
     (counts,) = metering.pending_counts(acme).values()
-    assert counts["api_calls"] == 1 and counts["rows_read"] == 2
-    assert counts["requests"] == 0  # pages count requests; API calls count as API calls
+    assert (counts["requests"], counts["api_calls"], counts["rows_read"]) == (1, 1, 2)
+    call(api, HTTP_AUTHORIZATION="Bearer quire_db_wrong")  # refused: counted as a refusal
+    (counts,) = metering.pending_counts(acme).values()
+    assert (counts["requests"], counts["api_calls"]) == (1, 1)
 
 
 def test_a_catalog_in_trouble_is_503_with_retry_after(api, monkeypatch, caplog):
