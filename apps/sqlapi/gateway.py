@@ -8,7 +8,8 @@ objects, signals, sessions, CSRF, members, templates): it carries a bearer token
 answered in JSON. What the middleware gives pages, a call gets here in its API form:
 
 - a request id (the proxy's ``X-Request-ID`` if sane) in log lines, in the access log
-  with the workspace's slug, and in the response;
+  with the workspace's slug, and in the response; a 4xx or 5xx answer logged as Django
+  logs one (``django.request``);
 - the host checked as Django checks it (``ALLOWED_HOSTS``, forwarded headers; a bad one
   gets a 400 protocol error); a call over plain HTTP where HTTPS is required is left to
   Django, which redirects it;
@@ -234,6 +235,8 @@ class SqlApiGateway:
         try:
             with request_id_context(request_id):
                 reply = self.answer(environ, head, *found)
+                if reply is not None and reply.status >= 400:
+                    _log_refusal(reply, environ)
         finally:
             close_old_connections()
         if reply is None:
@@ -276,6 +279,14 @@ class SqlApiGateway:
             headers.append(("Strict-Transport-Security", _hsts()))
         start_response(f"{reply.status} {http.client.responses[reply.status]}", headers)
         return [content]
+
+
+def _log_refusal(reply: Reply, environ: Mapping[str, Any]) -> None:
+    """Log a 4xx or 5xx answer as Django logs one (``django.request``, its level)."""
+    level = logging.ERROR if reply.status >= 500 else logging.WARNING
+    reason = http.client.responses.get(reply.status, "")
+    path = environ.get("PATH_INFO", "")
+    request_logger.log(level, "%s: %s", reason, path, extra={"status_code": reply.status})
 
 
 def _read(environ: Mapping[str, Any], limit: int) -> bytes:

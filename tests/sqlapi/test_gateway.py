@@ -104,6 +104,14 @@ def test_a_host_outside_the_base_domain_is_a_protocol_error(api, caplog):
     assert "evil.example" in caplog.text
 
 
+def test_a_refused_call_is_logged_as_django_logs_one(api, caplog):
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        call(api, HTTP_AUTHORIZATION="Bearer quire_db_wrong")
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Unauthorized: /v2/pipeline"
+    assert record.levelno == logging.WARNING and record.status_code == 401
+
+
 def test_the_path_form_on_the_base_domain(api):
     answered = call(api, "/db/acme/v3/pipeline", host="quire.test")
     assert answered.status_code == 200
