@@ -5,13 +5,14 @@ import threading
 
 import pytest
 from django.db import connections
+from django.test import Client
 
 from apps.posts.models import Post
 from apps.tenancy.fleet.services import tenant_create
 from apps.tenancy.models import Tenant
 from apps.tenancy.routing.context import tenant_context
 from apps.tenancy.routing.databases import closed_evicted, open_connection_count, release_all
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, host
 
 
 def open_files() -> int:
@@ -77,3 +78,26 @@ def test_concurrent_provisioning_builds_the_template_once(settings, tmp_path):
     built = sorted(path.name for path in (tmp_path / "cold-templates").iterdir())
     assert len([name for name in built if name.endswith(".sqlite3")]) == 1
     assert not [name for name in built if "building" in name]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workspace_served_again_outlasts_workspaces_read_once(make_tenant, sign_in, settings):
+    regular, *passing = [make_tenant(f"tenant-{n}") for n in range(6)]
+    clients = {tenant.slug: Client() for tenant in (regular, *passing)}
+    for tenant in (regular, *passing):
+        sign_in(clients[tenant.slug], tenant)
+    release_all()
+    settings.TENANT_MAX_OPEN_CONNECTIONS = 3
+
+    def read(tenant: Tenant) -> None:
+        assert clients[tenant.slug].get("/", HTTP_HOST=host(tenant.slug)).status_code == 200
+
+    read(regular)
+    read(regular)  # served again: closed after the connections that served once
+    kept = connections[f"tenant:{regular.slug}"].connection
+    assert kept is not None
+    for tenant in passing:  # more than the cap, each once: least recently used would close it
+        read(tenant)
+        assert open_connection_count() <= 3
+    read(regular)
+    assert connections[f"tenant:{regular.slug}"].connection is kept

@@ -4,9 +4,10 @@ Nothing per tenant is written in settings. A tenant's connection object is creat
 the thread that first needs it and lives only there (Django keeps connections per
 thread), so ``connections.settings`` never grows with the number of tenants.
 
-Open connections are kept for reuse, least recently used first out, under a cap for the
-whole process (``TENANT_MAX_OPEN_CONNECTIONS``): one worker can serve thousands of
-tenants with bounded memory and file descriptors.
+Open connections are kept for reuse under a cap for the whole process
+(``TENANT_MAX_OPEN_CONNECTIONS``): one worker can serve thousands of tenants with bounded
+memory and file descriptors. At the cap, connections that served one request go first,
+least recently used first, then those that served more (a segmented LRU).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ COMPANION_SUFFIXES = ("-wal", "-shm")
 PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
 REPLICA_PRAGMAS = "PRAGMA query_only=ON; PRAGMA foreign_keys=ON"
 REPLICA_SUFFIX = "@replica"
+KEPT_SHARE = 0.8  # of the connection cap, at most, for connections that served again
 
 _thread = threading.local()
 _open_count = 0
@@ -120,6 +122,7 @@ class TenantDatabaseWrapper(DatabaseWrapper):
         self.unsent_commit: tuple[int, int] | None = None  # committed, not yet told
         self.changes_counted = 0  # total_changes when the position last accounted for them
         self.open_cursors: weakref.WeakSet[_TrackedCursor] = weakref.WeakSet()
+        self.requests_served = 0  # finish_request: the cap keeps a connection serving again
         # Usage metering (apps.tenancy.metering): rows since the last take_rows().
         self.rows_read = 0
         self.changes_taken = 0  # sqlite3_total_changes when rows written were last taken
@@ -130,11 +133,10 @@ class TenantDatabaseWrapper(DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if self.read_only and (kept := replicapool.take(self.tenant_path)) is not None:
             return self._resume(kept)
-        if self.served:
-            _refuse_empty(self.tenant_path)
+        # Taken before opening: a file swapped in meanwhile differs, and refresh() sees it.
+        self.opened_inode = _inode(self.tenant_path, refuse_empty=self.served)
         connection = super().get_new_connection(conn_params)
         try:
-            self.opened_inode = os.stat(self.tenant_path).st_ino
             self.changes_taken, self.position_changes = connection.total_changes, 0
             self.changes_counted = connection.total_changes
             if not self.read_only:  # a replica is never written: no cap to keep
@@ -361,22 +363,49 @@ class _MeteredCursor(_TrackedCursor):
         return row
 
 
-def _refuse_empty(path: Path) -> None:
-    """Refuse a served tenant file of 0 bytes: SQLite would take it for a new database."""
+def _inode(path: Path, *, refuse_empty: bool) -> int | None:
+    """Return the file's inode; refuse a served file of 0 bytes (SQLite: a new database)."""
     try:
-        empty = os.stat(path).st_size == 0
+        found = os.stat(path)
     except FileNotFoundError:
-        return  # SQLite says so itself (mode=rw never creates the file)
-    if empty:
+        return None  # SQLite says so itself (mode=rw never creates the file)
+    if refuse_empty and found.st_size == 0:
         raise TenantDatabaseDamaged(f"{path} is empty (0 bytes).")
+    return found.st_ino
 
 
 class _ThreadAliases(OrderedDict[str, None]):
     """One thread's tenant aliases, least recently used first.
 
-    When the thread ends, its connection objects go with it; the process count
-    follows here.
+    ``kept`` holds those that served a request again after the one that opened them,
+    least recently served first: the cap closes the others first (a segmented LRU), so
+    a workspace read once does not push out one read all day. When the thread ends,
+    its connection objects go with it; the process count follows here.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: OrderedDict[str, None] = OrderedDict()
+
+    def __delitem__(self, alias: str) -> None:
+        super().__delitem__(alias)
+        self.kept.pop(alias, None)
+
+    def served(self, alias: str, wrapper: TenantDatabaseWrapper) -> None:
+        """Count a request served on this alias; keep it once it served a second one."""
+        wrapper.requests_served += 1
+        if wrapper.requests_served < 2:
+            return
+        self.kept[alias] = None
+        self.kept.move_to_end(alias)
+        if len(self.kept) > settings.TENANT_MAX_OPEN_CONNECTIONS * KEPT_SHARE:
+            self.kept.popitem(last=False)  # back among the others, by its last use
+
+    def eviction_order(self) -> Iterator[str]:
+        """Yield the aliases to close first: the others, then the kept, each LRU first."""
+        kept = self.kept
+        yield from [alias for alias in self if alias not in kept]
+        yield from list(kept)
 
     def __del__(self) -> None:
         _count(-len(self))
@@ -764,6 +793,7 @@ def finish_request(slug: str) -> tuple[int, int] | None:
     wrapper = cast(TenantDatabaseWrapper, connections[alias])
     wrapper.count_autocommit_writes()
     wrapper.close_if_unusable_or_obsolete()
+    _opened_aliases().served(alias, wrapper)
     return wrapper.take_commit()
 
 
@@ -801,13 +831,13 @@ def _opened_aliases() -> _ThreadAliases:
 
 
 def _make_room(opened: _ThreadAliases) -> None:
-    """Close this thread's least recently used idle connections while at the process cap.
+    """Close this thread's idle connections while at the process cap, in eviction order.
 
     A connection in a transaction or with unread rows is never closed. Only a
     thread may close its own connections, so a thread with none idle may open one
     beyond the cap: the process holds at most cap + threads - 1 idle ones.
     """
-    idle = (alias for alias in list(opened) if not _is_busy(connections[alias]))
+    idle = (alias for alias in opened.eviction_order() if not _is_busy(connections[alias]))
     while _open_count >= settings.TENANT_MAX_OPEN_CONNECTIONS:
         alias = next(idle, None)
         if alias is None:
