@@ -51,6 +51,6 @@ Across them:
   ``count_rows`` (a plain sqlite3 connection's rows), ``check_quota`` raising
   ``QuotaExceeded`` (``kind``, ``limit``, ``used``, ``resets_at``, ``retry_after``),
   ``exceeded_quotas``, ``flush``, ``storage_bytes`` (database and stored files);
-  ``MeteringMiddleware`` for settings.
+  ``TenantMiddleware`` counts each request it serves.
 - ``exceptions``: ``ApplicationError`` and its subclasses.
 """
