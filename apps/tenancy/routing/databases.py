@@ -12,6 +12,7 @@ least recently used first, then those that served more (a segmented LRU).
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import shutil
@@ -632,7 +633,13 @@ def tenant_alias(slug: str, *, max_bytes: int | None = None) -> str:
 
 def replica_path(slug: str) -> Path:
     """Return where this node keeps its read replica of a tenant's database."""
-    return data_dir() / ".replicas" / f"{slug}.sqlite3"
+    return _replica_path(str(settings.TENANTS_DATA_DIR), slug)
+
+
+@functools.lru_cache(maxsize=1024)
+def _replica_path(folder: str, slug: str) -> Path:
+    # Asked several times by every replica read: built once (a Path is immutable).
+    return Path(folder) / ".replicas" / f"{slug}.sqlite3"
 
 
 def replica_alias(slug: str) -> str:
