@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 FORWARDED_HEADER = "X-Quire-Forwarded"
+FORWARDED_META = "HTTP_X_QUIRE_FORWARDED"
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -30,7 +31,7 @@ class HomeUnreachable(Exception):
 
 def was_forwarded(request: HttpRequest) -> bool:
     """Return True if another node already forwarded this request (never forward twice)."""
-    return FORWARDED_HEADER in request.headers
+    return FORWARDED_META in request.META  # not request.headers: it copies every header
 
 
 def forward(request: HttpRequest, address: str) -> HttpResponse:

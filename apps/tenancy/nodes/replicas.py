@@ -14,6 +14,7 @@ follower runs and its replica is published. A replica is served from only while 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
@@ -97,12 +98,17 @@ def replica_placed_here(*, tenant: Tenant) -> bool:
 
 def read_marker(slug: str) -> Path:
     """Return the file whose mtime says when this node was last asked to read the tenant."""
-    return replica_path(slug).with_name(slug + READ_SUFFIX)
+    return _beside(replica_path(slug), slug + READ_SUFFIX)
 
 
 def heartbeat(slug: str) -> Path:
     """Return the file whose mtime says when the supervisor last saw the follower live."""
-    return replica_path(slug).with_name(slug + LIVE_SUFFIX)
+    return _beside(replica_path(slug), slug + LIVE_SUFFIX)
+
+
+@functools.lru_cache(maxsize=2048)
+def _beside(replica: Path, name: str) -> Path:
+    return replica.with_name(name)  # built once: asked on every replica read
 
 
 def note_read(slug: str) -> None:
