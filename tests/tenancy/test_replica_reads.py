@@ -275,3 +275,10 @@ def test_the_replica_connection_checked_for_a_bookmark_never_outlives_the_reques
     replica_node.cookies["quire_bookmark"] = signed(Bookmark(reached.epoch, reached.position + 1))
     assert replica_node.get("/", HTTP_HOST=host("acme")).content == b"served by the primary"
     assert open_connection_count() == before  # the looks that fell short closed theirs
+
+
+def test_a_read_another_node_forwarded_here_is_never_forwarded_again(replica_node):
+    response = replica_node.get("/", HTTP_HOST=host("acme"), HTTP_X_QUIRE_FORWARDED="node-3")
+    assert response.status_code == 421
+    assert response["X-Quire-Home-Node"] == "node-1"
+    assert Primary.seen == []
