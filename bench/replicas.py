@@ -15,8 +15,9 @@ Prints JSON lines:
                     of a twin workspace with no replica on node-2 (forwarded to node-1),
                     and the replica's page on node-1 itself; interleaved, in rounds
   page_cpu          the CPU time of that page in one Django process (no HTTP): served
-                    from node-2's replica file vs from node-1's primary file, in
-                    alternating blocks, the median of each block, in rounds
+                    from node-2's replica file (on a kept connection, and on a new one
+                    each request) vs from node-1's primary file, in blocks taking
+                    turns, the median of each block, in rounds
   lag               seconds from a commit on node-1 until node-2's replica file holds it,
                     under a steady write load
   read_your_writes  a signed-in client on node-2 posts, then reads the list at once
@@ -482,9 +483,9 @@ def page_cpu(
     """Time GET / in this process as node-2 (replica) and as node-1 (primary file).
 
     Run in node-2's environment; node-1 is the same settings with node-1's id and tenants
-    folder. Blocks of `requests` alternate (which kind goes first alternates too), and
-    the first request of each block is left out: switching nodes drops the thread's
-    connection to the primary file, which a real primary node keeps.
+    folder. Blocks of `requests` of each kind take turns (which kind goes first turns
+    too), and the first request of each block is left out: switching nodes drops the
+    thread's connection to the primary file, which a real primary node keeps.
     """
     from django.test import Client
     from django.test.utils import override_settings
@@ -495,44 +496,50 @@ def page_cpu(
     for pair in cookies.split(","):
         name, value = pair.split("=", 1)
         client.cookies[name] = value
-    as_primary = override_settings(QUIRE_NODE_ID="node-1", TENANTS_DATA_DIR=primary_dir)
-    expected = {"replica": "node-2 replica", "primary": "node-1 primary"}
+    # How each kind is served: node-1's own file, or node-2's replica on a kept
+    # connection, or (as before replica connections were kept) a new one each request.
+    modes = {
+        "primary": override_settings(QUIRE_NODE_ID="node-1", TENANTS_DATA_DIR=primary_dir),
+        "replica": override_settings(),
+        "replica_new_connection": override_settings(QUIRE_REPLICA_KEPT_CONNECTIONS=0),
+    }
+    expected = {"primary": "node-1 primary"}
 
     def block(kind: str) -> list[float]:
         times = []
-        for _ in range(requests + 1):
-            started = time.thread_time()
-            response = client.get("/", HTTP_HOST=host)
-            spent = time.thread_time() - started
-            served = response.headers.get(SERVED_BY)
-            if response.status_code != 200 or served != expected[kind]:
-                raise RuntimeError(f"{kind} page: {response.status_code}, served by {served}")
-            times.append(spent)
+        with modes[kind]:
+            for _ in range(requests + 1):
+                started = time.thread_time()
+                response = client.get("/", HTTP_HOST=host)
+                spent = time.thread_time() - started
+                served = response.headers.get(SERVED_BY)
+                if response.status_code != 200 or served != expected.get(kind, "node-2 replica"):
+                    raise RuntimeError(f"{kind} page: {response.status_code}, served by {served}")
+                times.append(spent)
         return times[1:]
 
-    samples: dict[str, list[float]] = {"replica": [], "primary": []}
-    ratios = []
+    kinds = list(modes)
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    ratios: dict[str, list[float]] = {kind: [] for kind in kinds[1:]}
     for number in range(rounds + 1):  # round 0 warms up and is left out
         medians = {}
-        for kind in ("replica", "primary") if number % 2 else ("primary", "replica"):
-            if kind == "primary":
-                with as_primary:
-                    times = block(kind)
-            else:
-                times = block(kind)
+        for kind in kinds[number % 3 :] + kinds[: number % 3]:  # no kind always goes first
+            times = block(kind)
             medians[kind] = statistics.median(times)
             if number:
                 samples[kind].extend(times)
         if number:
-            ratios.append(medians["replica"] / medians["primary"])
+            for kind in ratios:
+                ratios[kind].append(medians[kind] / medians["primary"])
     return {
         "scenario": "page_cpu",
         "page": "GET / (post list, signed in, no bookmark), Django test client, no HTTP",
         "rounds": rounds,
         "requests_per_block": requests,
-        "replica_cpu_ms": round(statistics.median(samples["replica"]) * 1000, 2),
-        "primary_cpu_ms": round(statistics.median(samples["primary"]) * 1000, 2),
-        "replica_over_primary_cpu": spread(ratios),
+        **{f"{kind}_cpu_ms": round(statistics.median(samples[kind]) * 1000, 2) for kind in kinds},
+        "replica_over_primary_cpu": spread(ratios["replica"]),
+        "replica_over_primary_cpu_target": "<= 1.2",
+        "new_connection_over_primary_cpu": spread(ratios["replica_new_connection"]),
         "kept_replica_connections": replicapool.kept_count(),
     }
 
