@@ -129,7 +129,7 @@ QUIRE_REPLICA_MAX_FOLLOWERS = env.int("QUIRE_REPLICA_MAX_FOLLOWERS", default=20)
 QUIRE_REPLICA_READ_MARK_SECONDS = env.float("QUIRE_REPLICA_READ_MARK_SECONDS", default=5.0)
 QUIRE_REPLICA_HEARTBEAT_SECONDS = env.float("QUIRE_REPLICA_HEARTBEAT_SECONDS", default=5.0)
 # Idle read connections to this node's replicas each process keeps for the next read
-# (0: open one per request); each holds the replica's parsed schema, a few hundred KB.
+# (0: open one per request); each holds the replica's parsed schema, about 60 KB.
 QUIRE_REPLICA_KEPT_CONNECTIONS = env.int("QUIRE_REPLICA_KEPT_CONNECTIONS", default=16)
 # How often Litestream compacts new changes into level 1: the point-in-time resolution.
 QUIRE_REPLICA_PITR_INTERVAL = env("QUIRE_REPLICA_PITR_INTERVAL", default="10s")
