@@ -47,7 +47,7 @@ from apps.sqlapi.protocol import ProtocolError
 from apps.sqlapi.services import TokenRefused, token_authenticate
 from apps.sqlapi.streams import Elsewhere
 from apps.tenancy import metering
-from apps.tenancy.fleet.selectors import tenant_get, tenant_get_for_request
+from apps.tenancy.fleet.selectors import tenant_get
 from apps.tenancy.models import Tenant
 from apps.tenancy.routing import catalogcache
 from apps.tenancy.routing.sqlaccess import slug_of_host
@@ -126,10 +126,11 @@ def _hand_over(owner: str, kind: str, body: dict[str, Any], caller: Caller) -> R
 def _tenant(slug: str) -> Tenant:
     """Return the workspace the URL names; refuse one this node cannot serve.
 
-    The process's kept catalog row is used as pages use it: always where it is exact (a
-    SQLite catalog), else only when it says "serve here"; the catalog is read otherwise.
+    The process's kept catalog tenant is used as pages use it (a copy of the kept
+    instance): always where it is exact (a SQLite catalog), else only when it says
+    "serve here"; the catalog is read otherwise.
     """
-    tenant = tenant_get_for_request(slug=slug)
+    tenant = catalogcache.cached_copy(slug, _catalog_tenant)
     if not catalogcache.exact() and not _serves_here(tenant):
         tenant = tenant_get(slug=slug)
     if tenant is None or tenant.status in (Tenant.Status.DELETED, Tenant.Status.PROVISIONING):
@@ -147,6 +148,10 @@ def _tenant(slug: str) -> Tenant:
         )
         raise Refused(error, {"X-Quire-Home-Node": tenant.home_node})
     return tenant
+
+
+def _catalog_tenant(slug: str) -> Tenant | None:
+    return tenant_get(slug=slug)
 
 
 def _serves_here(tenant: Tenant | None) -> bool:

@@ -16,6 +16,7 @@ from apps.sqlapi.gateway import SqlApiGateway
 from apps.tenancy import metering
 from apps.tenancy.fleet.services import tenant_suspend
 from apps.tenancy.models import Tenant
+from apps.tenancy.routing import catalogcache
 from tests.conftest import host
 from tests.sqlapi.conftest import stmt, through_wsgi, values
 
@@ -170,7 +171,8 @@ def test_a_catalog_in_trouble_is_503_with_retry_after(api, monkeypatch, caplog):
     def locked(*, slug: str) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(gateway, "tenant_get_for_request", locked)
+    monkeypatch.setattr(gateway, "tenant_get", locked)
+    catalogcache.forget()
     answered = call(api)
     assert answered.status_code == 503
     assert answered.json()["code"] == "UNAVAILABLE" and answered["Retry-After"] == "5"
