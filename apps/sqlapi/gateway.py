@@ -240,7 +240,7 @@ class SqlApiGateway:
         try:
             with request_id_context(request_id):
                 reply = self.answer(environ, head, *found)
-                if reply is not None and reply.status >= 400:
+                if reply is not None and 400 <= reply.status != 500:  # (500: logged with its error)
                     _log_refusal(reply, environ)
         finally:
             close_old_connections()
