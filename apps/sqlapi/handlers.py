@@ -19,6 +19,7 @@ from apps.sqlapi.streams import Stream, park, release, resume
 from apps.tenancy import metering
 from apps.tenancy.exceptions import ApplicationError
 from apps.tenancy.models import Tenant
+from apps.tenancy.nodes import bookmarks
 from apps.tenancy.nodes.bookmarks import HEADER_NAME as BOOKMARK_HEADER
 from apps.tenancy.nodes.bookmarks import Bookmark
 from apps.tenancy.routing.context import tenant_context
@@ -131,10 +132,12 @@ def _stream(baton: Any, caller: Caller) -> Iterator[tuple[Stream, dict[str, Any]
         raise Refused(error) from None
 
 
-def _with_bookmark(reply: Reply, stream: Stream, before: Any) -> Reply:
+def _with_bookmark(reply: Reply, stream: Stream, before: Any, caller: Caller) -> Reply:
+    """Hand back the write's bookmark, signed for this workspace as pages hand theirs."""
     committed = stream.session.committed
     if committed is not None and committed != before:
-        reply.headers[BOOKMARK_HEADER] = str(Bookmark(*committed))
+        mark = Bookmark(*committed)
+        reply.headers[BOOKMARK_HEADER] = bookmarks.sign(mark, tenant_id=caller.tenant.pk)
     return reply
 
 
@@ -155,7 +158,7 @@ def _pipeline(body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:
             except ProtocolError as failed:
                 results.append({"type": "error", "error": failed.as_json()})
     payload = {"baton": state["baton"], "base_url": None, "results": results}
-    return _with_bookmark(Reply.json(payload), stream, before)
+    return _with_bookmark(Reply.json(payload), stream, before, caller)
 
 
 def _request(stream: Stream, state: dict[str, Any], item: Any, budget: Budget) -> dict[str, Any]:
@@ -196,7 +199,7 @@ def _cursor(body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:
             entries = [{"type": "error", "error": error.as_json()}]
     lines = [{"baton": _state["baton"], "base_url": None}, *entries]
     text = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-    return _with_bookmark(Reply(200, text, "application/x-ndjson"), stream, before)
+    return _with_bookmark(Reply(200, text, "application/x-ndjson"), stream, before, caller)
 
 
 def _cursor_entries(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,7 +227,7 @@ def _v1_execute(body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:
         state["closed"] = True
         before = stream.session.committed
         result = stream.session.execute(body.get("stmt"), budget)
-    return _with_bookmark(Reply.json({"result": result}), stream, before)
+    return _with_bookmark(Reply.json({"result": result}), stream, before, caller)
 
 
 def _v1_batch(body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:
@@ -232,7 +235,7 @@ def _v1_batch(body: dict[str, Any], caller: Caller, budget: Budget) -> Reply:
         state["closed"] = True
         before = stream.session.committed
         result = stream.session.batch(body.get("batch"), budget)
-    return _with_bookmark(Reply.json({"result": result}), stream, before)
+    return _with_bookmark(Reply.json({"result": result}), stream, before, caller)
 
 
 HANDLERS: dict[str, Handler] = {
