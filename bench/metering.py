@@ -105,18 +105,21 @@ class Modes:
         off = tuple(p for p in on if f"{p.__module__}.{p.__name__}" != NOTICE)
         assert len(off) == len(on) - 1, "the quota notice is not configured"
         self.processors = {"on": on, "off": off}
+        self.counting_off = CountingOff()
         for mode in ("on", "off", "on"):  # warm both; leave a connection open
             self.use(mode)
             request(self.handlers[mode], cookie)
 
     def use(self, mode: str) -> None:
         """Switch counting, the connection's cursors and the template context to a mode."""
-        from django.conf import settings
         from django.db import connections
 
         from apps.tenancy.routing.databases import tenant_alias
 
-        settings.QUIRE_USAGE_METERING = mode == "on"  # TenantMiddleware counts requests
+        if mode == "off" and not self.counting_off.enabled:  # TenantMiddleware counts
+            self.counting_off.enable()
+        elif mode == "on" and self.counting_off.enabled:
+            self.counting_off.disable()
         self.engine.__dict__["template_context_processors"] = self.processors[mode]
         connections[tenant_alias("acme")].metered = mode == "on"
 
@@ -138,6 +141,24 @@ class Modes:
                     totals[arm] += time.process_time() - started
         count = (requests // size) * size
         return {mode: total / count for mode, total in totals.items()}
+
+
+class CountingOff:
+    """QUIRE_USAGE_METERING off while enabled, through override_settings (the signal)."""
+
+    def __init__(self) -> None:
+        from django.test.utils import override_settings
+
+        self.override = override_settings(QUIRE_USAGE_METERING=False)
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.override.enable()
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.override.disable()
+        self.enabled = False
 
 
 def per_request_work(tenant: Any, page_cpu: float) -> dict[str, Any]:

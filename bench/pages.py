@@ -5,7 +5,8 @@
 
 No HTTP server: each request is a WSGI environ handed to Django's WSGIHandler, its body
 read and closed as gunicorn would. CPU is ``time.process_time()`` around each batch of
-10 requests of one mode; the modes' batches take turns within each round (the order
+10 requests of one mode (and the closing of the connections it evicted, which a thread
+of the process does); the modes' batches take turns within each round (the order
 rotates between rounds), so drift of the machine hits them alike. A mode's figure for a
 round is its CPU over --requests requests, divided by their number; a ratio is the
 median over the rounds of each round's ratio, printed with its min and max. Production settings,
@@ -212,6 +213,8 @@ class Bench:
 
     def interleaved(self, order: list[str], count: int) -> dict[str, float]:
         """Return each mode's CPU a request, over ``count`` requests in batches taking turns."""
+        from apps.tenancy.routing.databases import closed_evicted
+
         calls = {mode: self.modes[mode](count) for mode in order}
         spent = dict.fromkeys(order, 0.0)
         for start in range(0, count, BATCH):
@@ -221,6 +224,9 @@ class Bench:
                     started = time.process_time()
                     for handler, env in batch:
                         call(handler, env)
+                    # The connections a batch evicted are closed by a thread of their own
+                    # (checkpoints included): charged to that batch, not the next mode's.
+                    closed_evicted()
                     spent[mode] += time.process_time() - started
         return {mode: seconds / count for mode, seconds in spent.items()}
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -95,7 +96,7 @@ class TenantMiddleware:
         try:  # entering the tenant's context re-checks its connection (refresh)
             with (
                 tenant_context(tenant),
-                query_time_limit(settings.TENANT_QUERY_TIMEOUT),
+                query_time_limit(_config().query_timeout),
                 self.reading(request, tenant),
             ):
                 forget_commit(tenant.slug)
@@ -124,7 +125,7 @@ class TenantMiddleware:
         try:
             with (
                 tenant_context(tenant),
-                query_time_limit(settings.TENANT_QUERY_TIMEOUT),
+                query_time_limit(_config().query_timeout),
                 self.reading(request, tenant),
             ):
                 response = await get_response(request)
@@ -146,7 +147,7 @@ class TenantMiddleware:
         """
         role = "replica" if from_replica(request) else "primary"
         # A read the replica handed to the primary keeps the primary's answer.
-        response.setdefault("X-Quire-Served-By", f"{settings.QUIRE_NODE_ID} {role}")
+        response.setdefault("X-Quire-Served-By", f"{_config().node_id} {role}")
         if commit is not None:
             tenant_id = request.tenant.pk  # type: ignore[attr-defined]
             bookmark = sign(Bookmark(*commit), tenant_id=tenant_id)
@@ -165,8 +166,7 @@ class TenantMiddleware:
     ) -> Tenant | HttpResponse:
         """Return the tenant to serve, or the answer for one requests may not reach."""
         if tenant is not None and (
-            tenant.home_node not in ("", settings.QUIRE_NODE_ID)
-            or tenant.status == Tenant.Status.MOVING
+            tenant.home_node not in ("", _config().node_id) or tenant.status == Tenant.Status.MOVING
         ):
             if not self.replica_serves(request, tenant):
                 return self.tenant_elsewhere(request, tenant)
@@ -202,7 +202,7 @@ class TenantMiddleware:
 
     def ensure_database(self, tenant: Tenant) -> None:
         """Fetch a tenant moved here from its replica on its first request (replication on)."""
-        here = settings.QUIRE_REPLICATION and tenant.home_node == settings.QUIRE_NODE_ID
+        here = _config().replication and tenant.home_node == _config().node_id
         if here and not database_path(tenant.slug).exists():
             fetch_from_replica(slug=tenant.slug)
 
@@ -232,7 +232,7 @@ class TenantMiddleware:
         A host checked once (``ALLOWED_HOSTS``, the base domain) is remembered with its
         slug: the next request with the same Host header is not checked again.
         """
-        forwarded = settings.USE_X_FORWARDED_HOST and request.META.get("HTTP_X_FORWARDED_HOST")
+        forwarded = _config().forwarded_host and request.META.get("HTTP_X_FORWARDED_HOST")
         raw = forwarded or request.META.get("HTTP_HOST")  # what get_host() checks
         slug = _host_slugs.get(raw, _UNKNOWN) if raw else _UNKNOWN
         if slug is _UNKNOWN:
@@ -320,7 +320,7 @@ def end_request(tenant: Tenant) -> tuple[int, int] | None:
     Counted here, after every inner middleware (the session saved on the way out is
     counted too), and before ``finish_request`` closes a replica's connection.
     """
-    if settings.QUIRE_USAGE_METERING:
+    if _config().metering:
         count_request(tenant)
     return finish_request(tenant.slug)
 
@@ -329,10 +329,44 @@ def _catalog_tenant(slug: str) -> Tenant | None:
     return tenant_get(slug=slug)
 
 
+class _Config(NamedTuple):
+    """The settings every request reads, read once (a setting's attribute costs a microsecond)."""
+
+    node_id: str
+    replication: bool
+    query_timeout: float | None
+    metering: bool
+    forwarded_host: bool
+
+
+CONFIG_SETTINGS = frozenset(
+    {
+        "QUIRE_NODE_ID",
+        "QUIRE_REPLICATION",
+        "TENANT_QUERY_TIMEOUT",
+        "QUIRE_USAGE_METERING",
+        "USE_X_FORWARDED_HOST",
+    }
+)
+
+
+@functools.cache
+def _config() -> _Config:
+    return _Config(
+        node_id=settings.QUIRE_NODE_ID,
+        replication=settings.QUIRE_REPLICATION,
+        query_timeout=settings.TENANT_QUERY_TIMEOUT,
+        metering=settings.QUIRE_USAGE_METERING,
+        forwarded_host=settings.USE_X_FORWARDED_HOST,
+    )
+
+
 @receiver(setting_changed)
-def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+def _forget_settings(*, setting: str, **kwargs: Any) -> None:
     if setting in HOST_SETTINGS:
         _host_slugs.clear()
+    if setting in CONFIG_SETTINGS:
+        _config.cache_clear()
 
 
 def from_replica(request: HttpRequest) -> bool:
