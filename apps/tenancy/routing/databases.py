@@ -43,7 +43,10 @@ from apps.tenancy.nodes import replicapool
 
 ALIAS_PREFIX = "tenant:"
 COMPANION_SUFFIXES = ("-wal", "-shm")
-PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
+# Django turns foreign keys on itself. SQLite's page cache is 2 MB a connection by default;
+# a page served from the page cache reads a few pages, a render at most a few dozen (read
+# again from the OS's cache if evicted): 128 KiB keeps hundreds of idle connections small.
+PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-128"
 REPLICA_PRAGMAS = "PRAGMA query_only=ON; PRAGMA foreign_keys=ON"
 REPLICA_SUFFIX = "@replica"
 KEPT_SHARE = 0.8  # of the connection cap, at most, for connections that served again
