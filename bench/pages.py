@@ -7,8 +7,8 @@ No HTTP server: each request is a WSGI environ handed to Django's WSGIHandler, i
 read and closed as gunicorn would. CPU is ``time.process_time()`` around each batch of
 10 requests of one mode (and the closing of the connections it evicted, which a thread
 of the process does; usage counts are flushed to the catalog between rounds, timed on
-their own); the modes' batches take turns within each round (the order
-rotates between rounds), so drift of the machine hits them alike. A mode's figure for a
+their own); the modes' batches take turns within each round (in an order drawn anew
+each round), so drift of the machine hits them alike. A mode's figure for a
 round is its CPU over --requests requests, divided by their number; a ratio is the
 median over the rounds of each round's ratio, printed with its min and max. Production settings,
 DEBUG off, one signed-in admin (a real session cookie).
@@ -173,7 +173,9 @@ class Bench:
         names = list(self.modes)
         rounds: list[dict[str, float]] = []
         for number in range(args.rounds):
-            order = names[number % len(names) :] + names[: number % len(names)]
+            # A new order each round: no mode always follows the same one (a mode after
+            # another on the same code finds the processor's caches warmer).
+            order = random.Random(number).sample(names, len(names))
             stores = count_stores()
             cpu = self.interleaved(order, args.requests)
             rendered = stores()  # in the steady state, the zipf mode's misses
