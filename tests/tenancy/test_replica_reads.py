@@ -11,18 +11,21 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.sessions.models import Session
 from django.db import OperationalError
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 
 from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
 from apps.tenancy.exceptions import ReplicaReadOnly
 from apps.tenancy.models import Tenant
+from apps.tenancy.nodes import replicapool
 from apps.tenancy.nodes.bookmarks import Bookmark, bookmark_of, sign
 from apps.tenancy.nodes.replicas import heartbeat, read_marker, tenant_replica_place
-from apps.tenancy.routing import work
+from apps.tenancy.routing import middleware, work
 from apps.tenancy.routing.context import tenant_context
 from apps.tenancy.routing.databases import (
     copy_database,
@@ -33,6 +36,7 @@ from apps.tenancy.routing.databases import (
     replica_reads,
 )
 from apps.tenancy.routing.memo import workspace_memo
+from apps.tenancy.routing.middleware import TenantMiddleware
 from tests.conftest import admin_email, host
 
 
@@ -282,3 +286,79 @@ def test_a_read_another_node_forwarded_here_is_never_forwarded_again(replica_nod
     assert response.status_code == 421
     assert response["X-Quire-Home-Node"] == "node-1"
     assert Primary.seen == []
+
+
+def follower_can_write(slug: str = "acme") -> bool:
+    """Return True if the follower could apply a change now (no reader holds the file)."""
+    follower = sqlite3.connect(replica_path(slug), timeout=0)
+    try:
+        follower.execute("BEGIN EXCLUSIVE")
+        follower.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        follower.close()
+
+
+@pytest.fixture
+def published_replica(replica_node):
+    """The replica in a rollback journal, as the supervisor publishes it."""
+    follower = sqlite3.connect(replica_path("acme"))
+    follower.execute("PRAGMA journal_mode = DELETE")
+    follower.close()
+    assert follower_can_write()
+    yield replica_node
+    replicapool.close_all()  # the connections parked for later reads (process-wide)
+
+
+def test_a_replica_read_ends_when_something_raises_after_its_bookmark_check(
+    published_replica, monkeypatch
+):
+    checked = TenantMiddleware.replica_serves
+
+    def check_then_fail(self, request, tenant):
+        assert checked(self, request, tenant)  # the read transaction is open now
+        assert not follower_can_write()
+        raise RuntimeError("after the check")
+
+    monkeypatch.setattr(TenantMiddleware, "replica_serves", check_then_fail)
+    with pytest.raises(RuntimeError, match="after the check"):
+        published_replica.get("/", HTTP_HOST=host("acme"))
+    assert follower_can_write()
+
+
+def test_a_replica_read_ends_when_counting_the_request_fails(
+    published_replica, settings, monkeypatch
+):
+    settings.QUIRE_USAGE_METERING = True
+
+    def fail(tenant):
+        assert not follower_can_write()  # counted while the read is still open
+        raise RuntimeError("metering failed")
+
+    monkeypatch.setattr(middleware, "count_request", fail)
+    with pytest.raises(RuntimeError, match="metering failed"):
+        published_replica.get("/", HTTP_HOST=host("acme"))
+    assert follower_can_write()
+
+
+def test_an_async_replica_read_ends_when_something_raises_after_its_bookmark_check(
+    published_replica, monkeypatch
+):
+    checked = TenantMiddleware.replica_serves
+
+    def check_then_fail(self, request, tenant):
+        assert checked(self, request, tenant)
+        raise RuntimeError("after the check")
+
+    monkeypatch.setattr(TenantMiddleware, "replica_serves", check_then_fail)
+
+    async def view(request):
+        return HttpResponse("never")
+
+    tenant_middleware = TenantMiddleware(view)
+    request = RequestFactory().get("/", HTTP_HOST=host("acme"))
+    with pytest.raises(RuntimeError, match="after the check"):
+        async_to_sync(tenant_middleware)(request)
+    assert follower_can_write()

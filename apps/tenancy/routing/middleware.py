@@ -43,6 +43,7 @@ from apps.tenancy.routing.databases import (
     database_path,
     finish_request,
     forget_commit,
+    park_replica,
     query_time_limit,
     refresh,
     replica_reads,
@@ -87,10 +88,22 @@ class TenantMiddleware:
             self.prepare_public(request)
             return self.get_response(request)
         try:
+            return self.serve(request, slug)
+        except BaseException:
+            # A replica read checked in resolve() ends here whatever raised, wherever:
+            # its read transaction would hold up the replica's follower.
+            park_replica(slug)
+            raise
+
+    def serve(self, request: HttpRequest, slug: str) -> HttpResponseBase:
+        """Serve a tenant's host (the synchronous path); see ``__call__``."""
+        try:
             tenant = self.resolve(request, slug, self.kept_or_read(slug))
         except DatabaseError as exc:
+            park_replica(slug)
             return self.catalog_trouble(request, exc)
         if isinstance(tenant, HttpResponse):
+            park_replica(slug)  # an override may answer after a replica check
             return tenant
         request.META["quire.tenant"] = tenant.slug  # gunicorn's access log reads it
         try:  # entering the tenant's context re-checks its connection (refresh)
@@ -112,12 +125,23 @@ class TenantMiddleware:
             self.prepare_public(request)
             return await get_response(request)
         try:
+            return await self.aserve(request, slug)
+        except BaseException:
+            await sync_to_async(park_replica)(slug)  # see __call__; a cancellation too
+            raise
+
+    async def aserve(self, request: HttpRequest, slug: str) -> HttpResponseBase:
+        """Serve a tenant's host (the asynchronous path); see ``__call__``."""
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+        try:
             found = await sync_to_async(self.kept_or_read)(slug)
             # resolve() may render a page or fetch a database: not in the event loop.
             tenant = await sync_to_async(self.resolve)(request, slug, found)
         except DatabaseError as exc:
+            await sync_to_async(park_replica)(slug)
             return await sync_to_async(self.catalog_trouble)(request, exc)
         if isinstance(tenant, HttpResponse):
+            await sync_to_async(park_replica)(slug)
             return tenant
         request.META["quire.tenant"] = tenant.slug
         # Sync views run in asgiref's sync thread: that is where the connections live.
@@ -320,9 +344,12 @@ def end_request(tenant: Tenant) -> tuple[int, int] | None:
     Counted here, after every inner middleware (the session saved on the way out is
     counted too), and before ``finish_request`` closes a replica's connection.
     """
-    if _config().metering:
-        count_request(tenant)
-    return finish_request(tenant.slug)
+    try:
+        if _config().metering:
+            count_request(tenant)
+    finally:  # the replica's read ends even if counting fails
+        commit = finish_request(tenant.slug)
+    return commit
 
 
 def _catalog_tenant(slug: str) -> Tenant | None:
