@@ -8,6 +8,7 @@ are never kept (a transaction's reads may be rolled back).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 
@@ -129,6 +130,28 @@ def test_a_lookup_inside_a_catalog_transaction_reads_the_catalog(acme):
         assert tenant_get_for_request(slug="acme").name == "Renamed inside"
         raise RuntimeError("rolled back")
     assert tenant_get_for_request(slug="acme").name == "Acme"
+
+
+def test_a_forked_worker_checks_the_catalog_on_a_connection_of_its_own(acme, client):
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 200
+    parents = catalogcache._watch["connection"]
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        code = 1
+        try:
+            inherited = bool(catalogcache._watch)
+            checked = catalogcache._validity() is not None
+            code = (
+                0
+                if not inherited and checked and catalogcache._watch["connection"] is not parents
+                else 1
+            )
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert catalogcache._watch["connection"] is parents
+    assert client.get("/login/", HTTP_HOST=host("acme")).status_code == 200
 
 
 def test_each_request_gets_its_own_tenant_instance(acme):

@@ -16,6 +16,7 @@ it says "serve here" (``apps.tenancy.routing.middleware``), and read the catalog
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.base import ModelState
+from django.dispatch import receiver
 
 from apps.tenancy.routing.databases import sqlite_uri
 
@@ -92,11 +95,23 @@ def _copy(instance: M) -> M:
 def exact() -> bool:
     """Return True if a row from ``cached_row`` is always the catalog's current one.
 
-    So it is with a SQLite catalog, and where rows are not kept at all.
+    So it is with a SQLite catalog, and where rows are not kept at all. Asked by every
+    request: the answer is kept until a setting it depends on changes (tests).
     """
+    return _exact()
+
+
+@functools.cache
+def _exact() -> bool:
     if connections[DEFAULT_DB_ALIAS].vendor == "sqlite":
         return True
     return settings.TENANT_CATALOG_CACHE_SECONDS <= 0 or settings.TENANT_CATALOG_CACHE_SIZE <= 0
+
+
+@receiver(setting_changed)
+def _forget_exact(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("DATABASES", "TENANT_CATALOG_CACHE_SECONDS", "TENANT_CATALOG_CACHE_SIZE"):
+        _exact.cache_clear()
 
 
 def forget() -> None:
@@ -113,18 +128,29 @@ def _validity() -> tuple[Any, ...] | None:
     name = catalog.settings_dict["NAME"]
     if catalog.vendor != "sqlite":
         return ("ttl",) if settings.TENANT_CATALOG_CACHE_SECONDS > 0 else None
-    if _watch.get("name") != name or _watch.get("pid") != os.getpid():
+    # A forked child finds no watch (_forget_watch_in_child): no getpid() a request.
+    if _watch.get("name") != name:
         if catalog.is_in_memory_db():  # type: ignore[attr-defined]
             return None
         _watch_catalog(name)
     with _lock:
-        return ("version", int(_watch["cursor"].execute(DATA_VERSION_SQL).fetchone()[0]))
+        return ("version", _watch["cursor"].execute(DATA_VERSION_SQL).fetchone()[0])
 
 
 def _still_valid(kept: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
     if now[0] == "ttl":
         return kept[0] == "until" and time.monotonic() < kept[1]
     return kept == now
+
+
+def _forget_watch_in_child() -> None:
+    """After a fork: the parent's watching connection is never used, nor closed, here."""
+    if _watch:
+        _inherited.append(_watch.get("connection"))
+        _watch.clear()  # the next check opens the child's own (and forgets the rows kept)
+
+
+os.register_at_fork(after_in_child=_forget_watch_in_child)
 
 
 def _watch_catalog(name: Any) -> None:
