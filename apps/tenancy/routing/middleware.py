@@ -169,9 +169,10 @@ class TenantMiddleware:
         The bookmark goes in a host-only cookie (the browser sends it to this workspace
         only) and in a header for API clients.
         """
-        role = "replica" if from_replica(request) else "primary"
+        config = _config()
+        served_by = config.by_replica if from_replica(request) else config.by_primary
         # A read the replica handed to the primary keeps the primary's answer.
-        response.setdefault("X-Quire-Served-By", f"{_config().node_id} {role}")
+        response.setdefault("X-Quire-Served-By", served_by)
         if commit is not None:
             tenant_id = request.tenant.pk  # type: ignore[attr-defined]
             bookmark = sign(Bookmark(*commit), tenant_id=tenant_id)
@@ -364,6 +365,8 @@ class _Config(NamedTuple):
     query_timeout: float | None
     metering: bool
     forwarded_host: bool
+    by_primary: str  # X-Quire-Served-By
+    by_replica: str
 
 
 CONFIG_SETTINGS = frozenset(
@@ -385,6 +388,8 @@ def _config() -> _Config:
         query_timeout=settings.TENANT_QUERY_TIMEOUT,
         metering=settings.QUIRE_USAGE_METERING,
         forwarded_host=settings.USE_X_FORWARDED_HOST,
+        by_primary=f"{settings.QUIRE_NODE_ID} primary",
+        by_replica=f"{settings.QUIRE_NODE_ID} replica",
     )
 
 
