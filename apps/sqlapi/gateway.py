@@ -47,9 +47,8 @@ from apps.sqlapi.protocol import ProtocolError
 from apps.sqlapi.services import TokenRefused, token_authenticate
 from apps.sqlapi.streams import Elsewhere
 from apps.tenancy import metering
-from apps.tenancy.fleet.selectors import tenant_get
+from apps.tenancy.fleet.selectors import tenant_get_for_request
 from apps.tenancy.models import Tenant
-from apps.tenancy.routing import catalogcache
 from apps.tenancy.routing.sqlaccess import slug_of_host
 
 logger = logging.getLogger(__name__)
@@ -124,15 +123,8 @@ def _hand_over(owner: str, kind: str, body: dict[str, Any], caller: Caller) -> R
 
 
 def _tenant(slug: str) -> Tenant:
-    """Return the workspace the URL names; refuse one this node cannot serve.
-
-    The process's kept catalog tenant is used as pages use it (a copy of the kept
-    instance): always where it is exact (a SQLite catalog), else only when it says
-    "serve here"; the catalog is read otherwise.
-    """
-    tenant = catalogcache.cached_copy(slug, _catalog_tenant)
-    if not catalogcache.exact() and not _serves_here(tenant):
-        tenant = tenant_get(slug=slug)
+    """Return the workspace the URL names, as pages find theirs; refuse one not served here."""
+    tenant = tenant_get_for_request(slug=slug)
     if tenant is None or tenant.status in (Tenant.Status.DELETED, Tenant.Status.PROVISIONING):
         raise Refused(ProtocolError(f"No workspace '{slug}'.", "NOT_FOUND", 404))
     if tenant.status == Tenant.Status.SUSPENDED:
@@ -148,18 +140,6 @@ def _tenant(slug: str) -> Tenant:
         )
         raise Refused(error, {"X-Quire-Home-Node": tenant.home_node})
     return tenant
-
-
-def _catalog_tenant(slug: str) -> Tenant | None:
-    return tenant_get(slug=slug)
-
-
-def _serves_here(tenant: Tenant | None) -> bool:
-    return (
-        tenant is not None
-        and tenant.is_servable
-        and tenant.home_node in ("", settings.QUIRE_NODE_ID)
-    )
 
 
 def _token(header: str | None, tenant: Tenant) -> DatabaseToken:

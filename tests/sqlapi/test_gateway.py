@@ -171,7 +171,7 @@ def test_a_catalog_in_trouble_is_503_with_retry_after(api, monkeypatch, caplog):
     def locked(*, slug: str) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(gateway, "tenant_get", locked)
+    monkeypatch.setattr(gateway, "tenant_get_for_request", locked)
     catalogcache.forget()
     answered = call(api)
     assert answered.status_code == 503

@@ -38,13 +38,31 @@ def tenant_get(*, slug: str) -> Tenant | None:
 
 
 def tenant_get_for_request(*, slug: str) -> Tenant | None:
-    """Return the tenant with this slug as ``tenant_get``, from the process's kept rows.
+    """Return the tenant a request (a page or an SQL API call) for this slug is served by.
 
-    Rows are kept until the catalog changes (``apps.tenancy.routing.catalogcache``); each call
-    returns a new instance.
+    It comes from the process's kept catalog rows (``apps.tenancy.routing.catalogcache``),
+    a copy of its own for each call. Where rows are kept for a while (a shared catalog
+    server), a kept row is trusted only to serve a tenant here whose file is here; anything
+    else is read again.
     """
-    row = catalogcache.cached_row(slug, _lookup_row)
-    return Tenant.from_db(DEFAULT_DB_ALIAS, _FIELDS, row) if row else None
+    tenant = catalogcache.cached_copy(slug, _tenant_by_slug)
+    if catalogcache.exact() or _served_here(tenant):
+        return tenant
+    return tenant_get(slug=slug)
+
+
+def _tenant_by_slug(slug: str) -> Tenant | None:
+    return tenant_get(slug=slug)
+
+
+def _served_here(tenant: Tenant | None) -> bool:
+    """Return True if this node serves the tenant from its own file."""
+    return (
+        tenant is not None
+        and tenant.is_servable
+        and tenant.home_node in ("", settings.QUIRE_NODE_ID)
+        and database_path(tenant.slug).exists()
+    )
 
 
 def _lookup_row(slug: str) -> tuple[Any, ...] | None:

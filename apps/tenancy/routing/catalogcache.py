@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -35,7 +35,6 @@ from django.dispatch import receiver
 
 from apps.tenancy.routing.databases import sqlite_uri
 
-Row = tuple[Any, ...] | None
 M = TypeVar("M", bound=Model)
 _lock = threading.Lock()
 _inherited: list[Any] = []
@@ -43,11 +42,6 @@ _inherited: list[Any] = []
 _rows: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
 _watch: dict[str, Any] = {}  # this process's connection that watches the catalog file
 DATA_VERSION_SQL = "PRAGMA data_version"
-
-
-def cached_row(slug: str, read: Callable[[str], Row]) -> Row:
-    """Return the catalog row of this slug: kept, or ``read(slug)`` and kept."""
-    return cast(Row, _cached(slug, slug, read))
 
 
 def cached_copy(slug: str, read: Callable[[str], M | None]) -> M | None:
@@ -93,7 +87,7 @@ def _copy(instance: M) -> M:
 
 
 def exact() -> bool:
-    """Return True if a row from ``cached_row`` is always the catalog's current one.
+    """Return True if a kept row (``cached_copy``) is always the catalog's current one.
 
     So it is with a SQLite catalog, and where rows are not kept at all. Asked by every
     request: the answer is kept until a setting it depends on changes (tests).

@@ -23,7 +23,7 @@ from apps.tenancy.exceptions import (
     TenantDatabaseMissing,
 )
 from apps.tenancy.fleet.recovery import recover
-from apps.tenancy.fleet.selectors import tenant_get
+from apps.tenancy.fleet.selectors import tenant_get_for_request
 from apps.tenancy.metering import count_request
 from apps.tenancy.models import Tenant
 from apps.tenancy.nodes.bookmarks import COOKIE_NAME as BOOKMARK_COOKIE
@@ -37,7 +37,6 @@ from apps.tenancy.nodes.replicas import (
     replica_reached,
 )
 from apps.tenancy.nodes.replication import fetch_from_replica
-from apps.tenancy.routing import catalogcache
 from apps.tenancy.routing.context import tenant_context
 from apps.tenancy.routing.databases import (
     database_path,
@@ -98,7 +97,7 @@ class TenantMiddleware:
     def serve(self, request: HttpRequest, slug: str) -> HttpResponseBase:
         """Serve a tenant's host (the synchronous path); see ``__call__``."""
         try:
-            tenant = self.resolve(request, slug, self.kept_or_read(slug))
+            tenant = self.resolve(request, slug, self.tenant_from_slug(slug))
         except DatabaseError as exc:
             park_replica(slug)
             return self.catalog_trouble(request, exc)
@@ -134,7 +133,7 @@ class TenantMiddleware:
         """Serve a tenant's host (the asynchronous path); see ``__call__``."""
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
         try:
-            found = await sync_to_async(self.kept_or_read)(slug)
+            found = await sync_to_async(self.tenant_from_slug)(slug)
             # resolve() may render a page or fetch a database: not in the event loop.
             tenant = await sync_to_async(self.resolve)(request, slug, found)
         except DatabaseError as exc:
@@ -231,26 +230,6 @@ class TenantMiddleware:
         if here and not database_path(tenant.slug).exists():
             fetch_from_replica(slug=tenant.slug)
 
-    def kept_or_read(self, slug: str) -> Tenant | None:
-        """Return the tenant from ``tenant_from_slug``; read the catalog again if in doubt.
-
-        Where rows are kept for a while (a shared catalog server), a kept row is trusted
-        only to serve a tenant here whose file is here; anything else is read again.
-        """
-        tenant = self.tenant_from_slug(slug)
-        if catalogcache.exact() or self.serves_here(tenant):
-            return tenant
-        return tenant_get(slug=slug)
-
-    def serves_here(self, tenant: Tenant | None) -> bool:
-        """Return True if this node serves the tenant from its own file."""
-        return (
-            tenant is not None
-            and tenant.is_servable
-            and tenant.home_node in ("", settings.QUIRE_NODE_ID)
-            and database_path(tenant.slug).exists()
-        )
-
     def slug_from_request(self, request: HttpRequest) -> str | None:
         """Return the tenant slug of the request's host, or None for the public site.
 
@@ -270,7 +249,7 @@ class TenantMiddleware:
 
     def tenant_from_slug(self, slug: str) -> Tenant | None:
         """Return the catalog's tenant for this slug (kept in the process), or None."""
-        return catalogcache.cached_copy(slug, _catalog_tenant)
+        return tenant_get_for_request(slug=slug)
 
     def tenant_not_found(self, request: HttpRequest, slug: str) -> HttpResponse:
         """Answer a host that names no servable tenant: 404 with links to the main site
@@ -351,10 +330,6 @@ def end_request(tenant: Tenant) -> tuple[int, int] | None:
     finally:  # the replica's read ends even if counting fails
         commit = finish_request(tenant.slug)
     return commit
-
-
-def _catalog_tenant(slug: str) -> Tenant | None:
-    return tenant_get(slug=slug)
 
 
 class _Config(NamedTuple):
