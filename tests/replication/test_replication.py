@@ -15,7 +15,7 @@ from apps.accounts.models import User
 from apps.posts.models import Post
 from apps.posts.services import post_create
 from apps.tenancy.models import Tenant
-from apps.tenancy.nodes.replication import litestream_env, replication_position
+from apps.tenancy.nodes.replication import litestream_env, replication_position, sync_now
 from apps.tenancy.routing.context import tenant_context
 from apps.tenancy.routing.databases import database_path
 from tests.conftest import admin_email
@@ -71,6 +71,7 @@ def test_replicate_and_restore_into_a_branch(make_tenant, litestream):
     first = wait_replicated("acme")
     write_posts(acme, 25, "before")
     wait_replicated("acme", after=first)
+    sync_now(slug="acme")  # every post shipped, not only the first transaction after `first`
     output = run("restore_tenant", "acme", "--from-replica", "--as", "acme-copy")
     assert "Created 'acme-copy' from the replica of 'acme'" in output
     assert post_count(database_path("acme-copy")) == post_count(database_path("acme")) == 25
