@@ -381,3 +381,27 @@ def test_an_evicted_connection_is_closed_off_the_request_path(acme, make_tenant,
         evicted.execute("SELECT 1")
     with tenant_context(acme):  # and opens again when needed
         assert Post.objects.count() == 0
+
+
+def test_a_connection_gives_back_its_cached_pages_after_the_request_that_opened_it(
+    acme, client, sign_in, monkeypatch
+):
+    """Most workspaces read once are closed by the cap before they are read again."""
+    from apps.tenancy.routing.databases import TenantDatabaseWrapper, release_all
+
+    statements: list[str] = []
+    opening = TenantDatabaseWrapper.get_new_connection
+
+    def traced(wrapper: TenantDatabaseWrapper, params: dict) -> sqlite3.Connection:
+        raw = opening(wrapper, params)
+        raw.set_trace_callback(statements.append)
+        return raw
+
+    sign_in(client, acme)
+    monkeypatch.setattr(TenantDatabaseWrapper, "get_new_connection", traced)
+    release_all()
+    for _ in range(3):
+        assert client.get("/", HTTP_HOST=host("acme")).status_code == 200
+    # Once, after the first request; a connection serving again keeps its pages.
+    assert statements.count("PRAGMA shrink_memory") == 1
+    release_all()
