@@ -26,7 +26,11 @@ DEBUG off, one signed-in admin (a real session cookie).
                 of (write, then one measured request)
 
 Ratios and targets: list, detail, search, members / bare <= 1.3; list / single <= 1.05
-(tenancy tax); zipf / list <= 1.15. Prints JSON lines, then a table.
+(tenancy tax); zipf / list <= 1.15. Also printed: the process's RSS once every workspace
+was served (target <= 150 MB at 10,000), and the zipf floor: the share of zipf requests
+that opened a connection times SQLite's own open + first read + close of a workspace
+file, over the list page's CPU (what opening costs whatever the code above SQLite does).
+Prints JSON lines, then a table.
 """
 
 from __future__ import annotations
@@ -172,6 +176,8 @@ class Bench:
         self.warm_up()
         names = list(self.modes)
         rounds: list[dict[str, float]] = []
+        floors: list[dict[str, float]] = []
+        count_opens()
         for number in range(args.rounds):
             # A new order each round: no mode always follows the same one (a mode after
             # another on the same code finds the processor's caches warmer).
@@ -179,6 +185,8 @@ class Bench:
             stores = count_stores()
             cpu = self.interleaved(order, args.requests)
             rendered = stores()  # in the steady state, the zipf mode's misses
+            opened = self.zipf_opens / args.requests
+            floors.append({"opened": opened, **self.open_floor(), "list_ms": cpu["list"] * 1000})
             flush = flush_usage()
             cpu.update({f"{m}-miss": self.miss_cpu(m) for m in ("list", "detail", "search")})
             self.refill()
@@ -189,10 +197,12 @@ class Bench:
                     "round": number + 1,
                     **ms_of(cpu),
                     "parts_rendered": rendered,
+                    "zipf_opened_share": round(opened, 3),
+                    "sqlite_open_read_close_ms": round(floors[-1]["open_ms"], 3),
                     **flush,
                 }
             )
-        report(rounds)
+        report(rounds, floors)
         emit(
             {
                 "bench": "pages",
@@ -205,6 +215,8 @@ class Bench:
 
     def warm_up(self) -> None:
         """Serve every workspace once, then Zipf traffic: the caches in their steady state."""
+        from apps.tenancy.routing.databases import closed_evicted, open_connection_count
+
         for mode in self.modes:
             if mode != "zipf":
                 self.cpu_per_request(mode, 50)
@@ -212,6 +224,17 @@ class Bench:
         quire = self.handlers[0]
         for slug in self.slugs:
             call(quire, environ(f"{slug}.localhost", "/", "", self.cookie))
+        closed_evicted()
+        emit(
+            {
+                "bench": "pages",
+                "what": "each workspace served once, signed in: this process now",
+                "workspaces_touched": len(self.slugs),
+                "rss_mb": rss_mb(),
+                "open_connections": open_connection_count(),
+                "target_rss_mb": 150,
+            }
+        )
         count = self.args.warmup or len(self.slugs)
         cpu = self.cpu_per_request("zipf", count)
         emit(
@@ -243,10 +266,12 @@ class Bench:
 
         calls = {mode: self.modes[mode](count) for mode in order}
         spent = dict.fromkeys(order, 0.0)
+        self.zipf_opens = 0
         for start in range(0, count, BATCH):
             for mode in order:
                 batch = calls[mode][start : start + BATCH]
                 with self.mode_context(mode):
+                    opens = OPENS[0]
                     started = time.process_time()
                     for handler, env in batch:
                         call(handler, env)
@@ -254,7 +279,28 @@ class Bench:
                     # (checkpoints included): charged to that batch, not the next mode's.
                     closed_evicted()
                     spent[mode] += time.process_time() - started
+                    if mode == "zipf":
+                        self.zipf_opens += OPENS[0] - opens
         return {mode: seconds / count for mode, seconds in spent.items()}
+
+    def open_floor(self, count: int = 100) -> dict[str, float]:
+        """Return SQLite's own CPU to open a closed workspace file, read it once and close it.
+
+        Measured on ``count`` workspaces this thread has no connection to, the way the
+        engine opens them (``mode=rw``, WAL): what any request pays that finds its
+        workspace's connection closed, whatever the code above SQLite does.
+        """
+        from apps.tenancy.routing.databases import _opened_aliases, database_path, sqlite_uri
+
+        opened = _opened_aliases()
+        closed = [slug for slug in self.slugs if f"tenant:{slug}" not in opened]
+        paths = [database_path(slug) for slug in random.Random(len(closed)).sample(closed, count)]
+        started = time.process_time()
+        for path in paths:
+            connection = sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None)
+            connection.execute("SELECT epoch, position FROM quire_commit_position").fetchone()
+            connection.close()
+        return {"open_ms": (time.process_time() - started) / count * 1000}
 
     def cpu_per_request(self, mode: str, count: int) -> float:
         calls = self.modes[mode](count)
@@ -308,6 +354,22 @@ def flush_usage() -> dict[str, Any]:
     started = time.process_time()
     rows = metering.flush()
     return {"usage_flush_ms": round((time.process_time() - started) * 1000, 1), "usage_rows": rows}
+
+
+OPENS = [0]  # tenant connections opened so far (count_opens)
+
+
+def count_opens() -> None:
+    """Count every tenant connection opened from now on, in OPENS."""
+    from apps.tenancy.routing.databases import TenantDatabaseWrapper
+
+    original = TenantDatabaseWrapper.get_new_connection
+
+    def counting(wrapper: TenantDatabaseWrapper, params: dict[str, Any]) -> Any:
+        OPENS[0] += 1
+        return original(wrapper, params)
+
+    TenantDatabaseWrapper.get_new_connection = counting  # type: ignore[method-assign,assignment]
 
 
 def count_stores() -> Callable[[], int]:
@@ -490,8 +552,12 @@ def ms_of(cpu: dict[str, float]) -> dict[str, float]:
     return {f"{mode}_ms": round(seconds * 1000, 3) for mode, seconds in cpu.items()}
 
 
-def report(rounds: list[dict[str, float]]) -> None:
-    """Print the medians, each ratio's median over rounds with its spread, and a table."""
+def report(rounds: list[dict[str, float]], floors: list[dict[str, float]]) -> None:
+    """Print the medians, each ratio's median over rounds with its spread, and a table.
+
+    The zipf floor is what opening alone adds: the share of zipf requests that opened a
+    connection times SQLite's own open, read and close, over the list page's CPU.
+    """
     median = {mode: statistics.median(r[mode] for r in rounds) for mode in rounds[0]}
     ratios = {f"{page} / bare": (page, "bare", TARGETS[page]) for page in TARGETS}
     ratios["list / single (tenancy tax)"] = ("list", "single", 1.05)
@@ -511,17 +577,38 @@ def report(rounds: list[dict[str, float]]) -> None:
         }
         rows.append(row)
         emit(row)
+    floor = [1 + f["opened"] * f["open_ms"] / f["list_ms"] for f in floors]
+    row = {
+        "bench": "pages",
+        "ratio": "zipf / list floor (SQLite's open+close alone)",
+        "median": round(statistics.median(floor), 3),
+        "min": round(min(floor), 3),
+        "max": round(max(floor), 3),
+        "target": None,
+        "met": None,
+    }
+    rows.append(row)
+    emit(row)
     emit({"bench": "pages", "what": "median cpu a request", "rounds": len(rounds), **ms_of(median)})
     print("\nmode            CPU ms/request (median of rounds)")
     for mode, seconds in median.items():
         print(f"  {mode:<14}{seconds * 1000:8.3f}")
-    print("\nratio                          median   min     max     target")
+    print(f"\n  {'ratio':<46}median   min     max     target")
     for row in rows:
         target = "" if row["target"] is None else f"<= {row['target']}"
         print(
-            f"  {row['ratio']:<29}{row['median']:<9}{row['min']:<8}{row['max']:<8}{target}"
+            f"  {row['ratio']:<46}{row['median']:<9}{row['min']:<8}{row['max']:<8}{target}"
             f"{'' if row['met'] is None else ('  met' if row['met'] else '  NOT MET')}"
         )
+
+
+def rss_mb() -> float:
+    """Return this process's resident memory now (VmRSS), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def emit(record: dict[str, Any]) -> None:
