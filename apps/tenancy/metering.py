@@ -108,6 +108,7 @@ class _Quotas:
 _lock = threading.Lock()
 _pending: dict[int, _Pending] = {}
 _quotas: dict[int, _Quotas] = {}
+QUOTAS_KEPT = 4096  # workspaces whose plan and month's use this process keeps (a fleet's busiest)
 _plans: dict[str, Any] = {"by_tenant": {}, "expires": 0.0}  # every plan assignment, cached
 _flusher: dict[str, Any] = {"pid": None, "thread": None, "stop": None}
 
@@ -375,7 +376,11 @@ def _quotas_of(tenant: Tenant) -> _Quotas:
     quotas = _quotas.get(tenant.id)
     if quotas is None or quotas.month != month or quotas.expires < time.monotonic():
         quotas = _read_quotas(tenant, month)
-        _quotas[tenant.id] = quotas
+        with _lock:
+            _quotas.pop(tenant.id, None)
+            _quotas[tenant.id] = quotas
+            while len(_quotas) > QUOTAS_KEPT:  # the longest kept go first: read again if asked
+                del _quotas[next(iter(_quotas))]
     return quotas
 
 

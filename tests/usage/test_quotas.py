@@ -151,3 +151,21 @@ def test_a_plan_taken_off_lifts_the_quota(limited):
     check_quota(limited, "rows_written")
     with pytest.raises(metering.PlanError, match="No plan named 'gold' \\(plans: tiny\\)"):
         metering.tenant_set_plan(tenant=limited, plan_name="gold")
+
+
+@pytest.mark.django_db
+def test_a_process_keeps_the_quotas_of_a_bounded_number_of_workspaces(
+    limited, make_tenant, monkeypatch
+):
+    """A worker that served 10,000 workspaces keeps only the last ones; the rest read again."""
+    monkeypatch.setattr(metering, "QUOTAS_KEPT", 2)
+    others = [make_tenant(f"other-{n}") for n in range(2)]
+    for _ in range(3):
+        metering.count_api_call(limited)
+    with pytest.raises(QuotaExceeded):
+        check_quota(limited, "api_calls")
+    for other in others:
+        check_quota(other, "api_calls")
+    assert limited.pk not in metering._quotas and len(metering._quotas) == 2
+    with pytest.raises(QuotaExceeded):  # read again, its unflushed calls still counted
+        check_quota(limited, "api_calls")
