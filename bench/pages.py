@@ -225,6 +225,7 @@ class Bench:
         for slug in self.slugs:
             call(quire, environ(f"{slug}.localhost", "/", "", self.cookie))
         closed_evicted()
+        flush_usage()  # as the flushing thread of a serving process does every few seconds
         emit(
             {
                 "bench": "pages",
