@@ -48,6 +48,7 @@ import secrets
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,7 +75,11 @@ def main() -> None:
     parser.add_argument("--zipf-s", type=float, default=1.0)
     parser.add_argument("--warmup", type=int, default=0, help="zipf warm-up (default: tenants)")
     parser.add_argument("--profile", help="profile this mode instead (cProfile, top functions)")
+    parser.add_argument("--serve-each", type=Path, help=argparse.SUPPRESS)  # worker_rss()
     args = parser.parse_args()
+    if args.serve_each:
+        serve_each(args.serve_each)
+        return
     work = Path(tempfile.mkdtemp(prefix="quire-pages-"))
     try:
         bench = Bench(work, args)
@@ -215,7 +220,7 @@ class Bench:
 
     def warm_up(self) -> None:
         """Serve every workspace once, then Zipf traffic: the caches in their steady state."""
-        from apps.tenancy.routing.databases import closed_evicted, open_connection_count
+        from apps.tenancy.routing.databases import closed_evicted
 
         for mode in self.modes:
             if mode != "zipf":
@@ -225,17 +230,7 @@ class Bench:
         for slug in self.slugs:
             call(quire, environ(f"{slug}.localhost", "/", "", self.cookie))
         closed_evicted()
-        flush_usage()  # as the flushing thread of a serving process does every few seconds
-        emit(
-            {
-                "bench": "pages",
-                "what": "each workspace served once, signed in: this process now",
-                "workspaces_touched": len(self.slugs),
-                "rss_mb": rss_mb(),
-                "open_connections": open_connection_count(),
-                "target_rss_mb": 150,
-            }
-        )
+        emit(self.worker_rss())
         count = self.args.warmup or len(self.slugs)
         cpu = self.cpu_per_request("zipf", count)
         emit(
@@ -247,6 +242,22 @@ class Bench:
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )
+
+    def worker_rss(self) -> dict[str, Any]:
+        """Return the RSS of a fresh process, like a worker, once it served each workspace.
+
+        This process made the workspaces and runs the other modes: its own memory says
+        little about a worker's. The child serves every workspace's post list once,
+        signed in, at the default connection cap, and flushes its usage counts as the
+        flushing thread would.
+        """
+        hosts = Path(os.environ["TENANTS_DATA_DIR"]) / "hosts.json"
+        hosts.write_text(json.dumps({"cookie": self.cookie, "slugs": self.slugs}))
+        child = [sys.executable, __file__, "--serve-each", str(hosts)]
+        done = subprocess.run(child, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"serving each workspace in a fresh process failed:\n{done.stderr}")
+        return {"bench": "pages", **json.loads(done.stdout.splitlines()[-1]), "target_rss_mb": 150}
 
     def refill(self) -> None:
         """Serve each page once, unmeasured, after the writes of the miss samples.
@@ -295,6 +306,9 @@ class Bench:
 
         opened = _opened_aliases()
         closed = [slug for slug in self.slugs if f"tenant:{slug}" not in opened]
+        count = min(count, len(closed))
+        if not count:  # every workspace is open: none to measure, and none opened
+            return {"open_ms": 0.0}
         paths = [database_path(slug) for slug in random.Random(len(closed)).sample(closed, count)]
         started = time.process_time()
         for path in paths:
@@ -601,6 +615,34 @@ def report(rounds: list[dict[str, float]], floors: list[dict[str, float]]) -> No
             f"  {row['ratio']:<46}{row['median']:<9}{row['min']:<8}{row['max']:<8}{target}"
             f"{'' if row['met'] is None else ('  met' if row['met'] else '  NOT MET')}"
         )
+
+
+def serve_each(hosts: Path) -> None:
+    """In a fresh process (Bench.worker_rss): serve each workspace once, print the RSS."""
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from apps.tenancy import metering
+    from apps.tenancy.routing.databases import closed_evicted, open_connection_count
+
+    given = json.loads(hosts.read_text())
+    handler = WSGIHandler()
+    for slug in given["slugs"]:
+        status, _body = call(handler, environ(f"{slug}.localhost", "/", "", given["cookie"]))
+        if not status.startswith("200"):
+            sys.exit(f"{slug}: {status}")
+    closed_evicted()
+    metering.flush()
+    record = {
+        "what": "a fresh process served each workspace once (post list, signed in)",
+        "workspaces_served": len(given["slugs"]),
+        "rss_mb": rss_mb(),
+        "open_connections": open_connection_count(),
+    }
+    print(json.dumps(record), flush=True)
 
 
 def rss_mb() -> float:
