@@ -26,10 +26,11 @@ DEBUG off, one signed-in admin (a real session cookie).
                 of (write, then one measured request)
 
 Ratios and targets: list, detail, search, members / bare <= 1.3; list / single <= 1.05
-(tenancy tax); zipf / list <= 1.15. Also printed: the process's RSS once every workspace
-was served (target <= 150 MB at 10,000), and the zipf floor: the share of zipf requests
-that opened a connection times SQLite's own open + first read + close of a workspace
-file, over the list page's CPU (what opening costs whatever the code above SQLite does).
+(tenancy tax); zipf / list <= 1.15. Also printed: the RSS of a fresh process (a child,
+like a worker) once it served every workspace (target <= 150 MB at 10,000), and the zipf
+floor: the share of zipf requests that opened a connection times SQLite's own open +
+first read + close of a workspace file, over the list page's CPU (what opening costs
+whatever the code above SQLite does).
 Prints JSON lines, then a table.
 """
 
@@ -188,9 +189,9 @@ class Bench:
             # another on the same code finds the processor's caches warmer).
             order = random.Random(number).sample(names, len(names))
             stores = count_stores()
-            cpu = self.interleaved(order, args.requests)
+            cpu, zipf_opens = self.interleaved(order, args.requests)
             rendered = stores()  # in the steady state, the zipf mode's misses
-            opened = self.zipf_opens / args.requests
+            opened = zipf_opens / args.requests
             floors.append({"opened": opened, **self.open_floor(), "list_ms": cpu["list"] * 1000})
             flush = flush_usage()
             cpu.update({f"{m}-miss": self.miss_cpu(m) for m in ("list", "detail", "search")})
@@ -251,7 +252,7 @@ class Bench:
         signed in, at the default connection cap, and flushes its usage counts as the
         flushing thread would.
         """
-        hosts = Path(os.environ["TENANTS_DATA_DIR"]) / "hosts.json"
+        hosts = Path(os.environ["TENANTS_DATA_DIR"]).parent / "hosts.json"  # the bench's folder
         hosts.write_text(json.dumps({"cookie": self.cookie, "slugs": self.slugs}))
         child = [sys.executable, __file__, "--serve-each", str(hosts)]
         done = subprocess.run(child, capture_output=True, text=True, check=False)
@@ -272,13 +273,14 @@ class Bench:
                 with self.mode_context(mode):
                     call(handler, env)
 
-    def interleaved(self, order: list[str], count: int) -> dict[str, float]:
-        """Return each mode's CPU a request, over ``count`` requests in batches taking turns."""
+    def interleaved(self, order: list[str], count: int) -> tuple[dict[str, float], int]:
+        """Return each mode's CPU a request, over ``count`` requests in batches taking turns,
+        and the tenant connections the zipf batches opened."""
         from apps.tenancy.routing.databases import closed_evicted
 
         calls = {mode: self.modes[mode](count) for mode in order}
         spent = dict.fromkeys(order, 0.0)
-        self.zipf_opens = 0
+        zipf_opens = 0
         for start in range(0, count, BATCH):
             for mode in order:
                 batch = calls[mode][start : start + BATCH]
@@ -292,8 +294,8 @@ class Bench:
                     closed_evicted()
                     spent[mode] += time.process_time() - started
                     if mode == "zipf":
-                        self.zipf_opens += OPENS[0] - opens
-        return {mode: seconds / count for mode, seconds in spent.items()}
+                        zipf_opens += OPENS[0] - opens
+        return {mode: seconds / count for mode, seconds in spent.items()}, zipf_opens
 
     def open_floor(self, count: int = 100) -> dict[str, float]:
         """Return SQLite's own CPU to open a closed workspace file, read it once and close it.
@@ -302,10 +304,15 @@ class Bench:
         engine opens them (``mode=rw``, WAL): what any request pays that finds its
         workspace's connection closed, whatever the code above SQLite does.
         """
-        from apps.tenancy.routing.databases import _opened_aliases, database_path, sqlite_uri
+        from apps.tenancy.routing.databases import (
+            ALIAS_PREFIX,
+            _opened_aliases,
+            database_path,
+            sqlite_uri,
+        )
 
         opened = _opened_aliases()
-        closed = [slug for slug in self.slugs if f"tenant:{slug}" not in opened]
+        closed = [slug for slug in self.slugs if ALIAS_PREFIX + slug not in opened]
         count = min(count, len(closed))
         if not count:  # every workspace is open: none to measure, and none opened
             return {"open_ms": 0.0}

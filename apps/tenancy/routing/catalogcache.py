@@ -11,7 +11,8 @@ a catalog transaction reads the catalog itself.
 With a shared catalog server (PostgreSQL, several nodes) nothing tells a process that a
 row changed, so rows are kept ``TENANT_CATALOG_CACHE_SECONDS`` at most (0, the default,
 keeps none): a change takes effect within that time. Callers trust a kept row only when
-it says "serve here" (``apps.tenancy.routing.middleware``), and read the catalog again otherwise.
+it says "serve here" (``apps.tenancy.fleet.selectors.tenant_get_for_request``), and read
+the catalog again otherwise.
 """
 
 from __future__ import annotations

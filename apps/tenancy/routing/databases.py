@@ -829,7 +829,7 @@ def finish_request(slug: str) -> tuple[int, int] | None:
 
 def park_replica(slug: str, opened: _ThreadAliases | None = None) -> None:
     """End this thread's read of a tenant's replica; keep its connection if it may be kept."""
-    alias = ALIAS_PREFIX + slug + REPLICA_SUFFIX  # replica_alias(slug), asked every request
+    alias = replica_alias(slug)
     wrapper = (opened if opened is not None else _opened_aliases()).get(alias)
     if wrapper is not None:
         wrapper.park(replica_path(slug))
@@ -840,7 +840,7 @@ def take_rows(slug: str) -> tuple[int, int]:
     """Return the rows this thread's connections to a tenant read and wrote since last asked."""
     read = written = 0
     opened = _opened_aliases()
-    for alias in (ALIAS_PREFIX + slug, ALIAS_PREFIX + slug + REPLICA_SUFFIX):
+    for alias in (ALIAS_PREFIX + slug, replica_alias(slug)):
         wrapper = opened.get(alias)
         if wrapper is not None:
             rows = wrapper.take_rows()
